@@ -1,0 +1,29 @@
+"""Exact and approximate inference for switching models."""
+
+from switchssm.inference._emissions import validate_inputs
+from switchssm.inference.changepoint import RunLengthPosterior, run_length_filter
+from switchssm.inference.exact import (
+    FilterPosterior,
+    SmoothPosterior,
+    filter,
+    log_likelihood,
+    posterior_sample,
+    smooth,
+)
+from switchssm.inference.vmp import VMPPosterior, VMPSmoothPosterior, vmp_filter, vmp_smooth
+
+__all__ = [
+    "FilterPosterior",
+    "RunLengthPosterior",
+    "SmoothPosterior",
+    "VMPPosterior",
+    "VMPSmoothPosterior",
+    "filter",
+    "log_likelihood",
+    "posterior_sample",
+    "run_length_filter",
+    "smooth",
+    "validate_inputs",
+    "vmp_filter",
+    "vmp_smooth",
+]

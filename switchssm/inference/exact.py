@@ -1,0 +1,346 @@
+r"""Exact filtering, smoothing and posterior sampling for the categorical switching model.
+
+The pair :math:`(s_t, z_t)` is a Markov chain whose :math:`s`-transition is identity plus
+rank one, :math:`(1-\rho) I + \rho\, \pi 1^\top`, so one forward or backward step costs
+:math:`O(K)` rather than the :math:`O(K^2)` of a generic HMM over :math:`2K` states.
+
+Forward recursion (normalized, in log space so that :math:`T = 10^6` neither under- nor
+overflows), with :math:`e_t(z, k) = P(y_t, u_t \mid s_t = k, z_t = z)`:
+
+.. math::
+
+    a_t(0, k) = (1-\rho)\, \alpha_{t-1}(k)\, e_t(0, k), \qquad
+    a_t(1, k) = \rho\, \pi_k\, e_t(1, k), \qquad
+    c_t = \textstyle\sum_{z,k} a_t(z, k),
+
+:math:`\alpha_t(k) = \sum_z a_t(z,k) / c_t`, :math:`\alpha_0 = \pi` and
+:math:`\log P(x_{1:T}) = \sum_t \log c_t`. The backward pass is the transpose:
+:math:`\beta_{t-1}(k) \propto (1-\rho) e_t(0,k) \beta_t(k) + \rho \sum_j \pi_j e_t(1,j) \beta_t(j)`.
+
+Gated emission: the :math:`y`-terms cancel in the switch posterior, so
+:math:`P(z_t = 1 \mid x_{1:t}) = g_t` depends on the cue alone, the filter is the diagonal
+linear recurrence :math:`p_t = (1-g_t) p_{t-1} + g_t q_t` (:func:`switchssm.scan.diagonal_scan`,
+sequential or parallel), and the switches are independent a posteriori, so smoothing changes
+nothing: the smoothed marginals equal the filtered ones (tested against brute force).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from switchssm import scan as _scan
+from switchssm.inference import _parallel
+from switchssm.inference._emissions import log_evidence, log_switch_probs, validate_inputs
+from switchssm.models.params import SwitchingParams
+from switchssm.types import Array, Float, Int, PRNGKeyArray
+
+_MODES = ("sequential", "parallel")
+
+
+class FilterPosterior(NamedTuple):
+    """Output of :func:`filter`.
+
+    Attributes:
+        log_likelihood: :math:`\\log P(x_{1:T})`, a scalar.
+        filtered_s: ``(T, K)``, :math:`P(s_t \\mid x_{1:t})`.
+        filtered_z: ``(T,)``, :math:`P(z_t = 1 \\mid x_{1:t})`.
+    """
+
+    log_likelihood: Float[Array, ""]
+    filtered_s: Float[Array, "T K"]
+    filtered_z: Float[Array, " T"]
+
+
+class SmoothPosterior(NamedTuple):
+    """Output of :func:`smooth`: :class:`FilterPosterior` fields plus smoothed marginals.
+
+    Attributes:
+        smoothed_s: ``(T, K)``, :math:`P(s_t \\mid x_{1:T})`.
+        smoothed_z: ``(T,)``, :math:`P(z_t = 1 \\mid x_{1:T})`.
+    """
+
+    log_likelihood: Float[Array, ""]
+    filtered_s: Float[Array, "T K"]
+    filtered_z: Float[Array, " T"]
+    smoothed_s: Float[Array, "T K"]
+    smoothed_z: Float[Array, " T"]
+
+
+def _lse(x, axis=None):
+    """logsumexp that returns -inf (not NaN) when every entry is -inf."""
+    m = jnp.max(x, axis=axis, keepdims=True)
+    m = lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0.0))
+    out = jnp.log(jnp.sum(jnp.exp(x - m), axis=axis, keepdims=True)) + m
+    return jnp.squeeze(out, axis=axis) if axis is not None else out.reshape(())
+
+
+def _check_mode(mode):
+    if mode is None:
+        return _scan.default_mode()
+    if mode not in _MODES:
+        raise ValueError(f"`mode` must be one of {_MODES} or None, got {mode!r}")
+    return mode
+
+
+# --------------------------------------------------------------------------------------
+# General (always-emitting or gated) O(T K) recursions in log space.
+
+
+def forward_log(log_pi, log_rho2, log_e):
+    """Normalized forward pass in log space.
+
+    Args:
+        log_pi: ``(K,)`` log initial/stationary probabilities.
+        log_rho2: ``(2,)`` ``(log(1-rho), log rho)``.
+        log_e: ``(T, 2, K)`` log evidence per step, switch value and state.
+
+    Returns:
+        ``(log_joint, log_norms)``: ``(T, 2, K)`` log filtered joint
+        :math:`\\log P(z_t, s_t \\mid x_{1:t})` and ``(T,)`` per-step :math:`\\log c_t`.
+    """
+
+    def step(log_alpha, le):
+        la = jnp.stack([log_rho2[0] + log_alpha + le[0], log_rho2[1] + log_pi + le[1]])
+        lc = _lse(la)
+        lj = la - lc
+        return jnp.logaddexp(lj[0], lj[1]), (lj, lc)
+
+    _, (log_joint, log_norms) = lax.scan(step, log_pi, log_e)
+    return log_joint, log_norms
+
+
+def backward_log(log_pi, log_rho2, log_e):
+    """Backward messages :math:`\\log \\beta_t` (each up to a per-step constant), ``(T, K)``."""
+
+    def step(log_beta, le):
+        b0 = log_rho2[0] + le[0] + log_beta
+        b1 = log_rho2[1] + _lse(log_pi + le[1] + log_beta)
+        nb = jnp.logaddexp(b0, b1)
+        nb = nb - lax.stop_gradient(jnp.max(nb))
+        return nb, nb
+
+    K = log_pi.shape[0]
+    zero = jnp.zeros((K,), log_e.dtype)
+    last, ys = lax.scan(step, zero, log_e[1:], reverse=True)
+    del last
+    return jnp.concatenate([ys, zero[None]], axis=0)
+
+
+def smoothed_joint_log(log_pi, log_rho2, log_e, log_filtered_s, log_beta):
+    """Log smoothed joint :math:`\\log P(z_t, s_t \\mid x_{1:T})`, ``(T, 2, K)``."""
+    log_prev = jnp.concatenate([log_pi[None], log_filtered_s[:-1]], axis=0)
+    lg0 = log_rho2[0] + log_prev + log_e[:, 0] + log_beta
+    lg1 = log_rho2[1] + log_pi + log_e[:, 1] + log_beta
+    lg = jnp.stack([lg0, lg1], axis=1)
+    return lg - _lse(lg.reshape(lg.shape[0], -1), axis=-1)[:, None, None]
+
+
+# --------------------------------------------------------------------------------------
+# Gated model: cue-only gate, diagonal linear recurrence.
+
+
+def gated_gate_and_candidate(params: SwitchingParams, y, u=None):
+    """Gate :math:`g_t`, candidate :math:`q_t` and per-step log normalizer of the gated model.
+
+    .. math::
+        g_t = \\sigma\\big(\\operatorname{logit}\\rho + \\log N(u_t|m_1) - \\log N(u_t|m_0)\\big),
+        \\quad q_t = \\operatorname{softmax}(\\log\\pi + l_t),
+
+    and :math:`\\log c_t = \\log \\bar P(y_t) + \\log((1-\\rho)N(u_t|m_0) + \\rho N(u_t|m_1))`.
+    """
+    y = params.emission.prepare(y)
+    log_pi = jnp.log(params.initial_probs)
+    log_q = log_pi + params.emission.log_prob(y)
+    log_bg = _lse(log_q, axis=-1)
+    q = jnp.exp(log_q - log_bg[:, None])
+    log_w = log_switch_probs(params)[None, :]
+    if params.cue is not None:
+        log_w = log_w + params.cue.log_prob(u)
+    log_w = jnp.broadcast_to(log_w, (q.shape[0], 2))
+    log_z = jnp.logaddexp(log_w[:, 0], log_w[:, 1])
+    g = jnp.exp(log_w[:, 1] - log_z)
+    return g, q, log_bg + log_z
+
+
+def _gated_filter(params, y, u, mode):
+    g, q, log_norms = gated_gate_and_candidate(params, y, u)
+    p = _scan.diagonal_scan(
+        (1.0 - g)[:, None], g[:, None] * q, params.initial_probs.astype(q.dtype), mode=mode
+    )
+    return FilterPosterior(jnp.sum(log_norms), p, g)
+
+
+# --------------------------------------------------------------------------------------
+# Public API
+
+
+def _filter_impl(params, y, u, mode):
+    if params.gated:
+        return _gated_filter(params, y, u, mode)
+    log_e = log_evidence(params, y, u)
+    log_pi = jnp.log(params.initial_probs)
+    log_rho2 = log_switch_probs(params)
+    if mode == "parallel":
+        log_joint, log_norms = _parallel.forward_log_parallel(log_pi, log_rho2, log_e)
+    else:
+        log_joint, log_norms = forward_log(log_pi, log_rho2, log_e)
+    joint = jnp.exp(log_joint)
+    return FilterPosterior(jnp.sum(log_norms), joint.sum(axis=1), joint[:, 1].sum(-1))
+
+
+def _smooth_impl(params, y, u, mode):
+    if params.gated:
+        f = _gated_filter(params, y, u, mode)
+        return SmoothPosterior(*f, f.filtered_s, f.filtered_z)
+    log_e = log_evidence(params, y, u)
+    log_pi = jnp.log(params.initial_probs)
+    log_rho2 = log_switch_probs(params)
+    if mode == "parallel":
+        log_joint, log_norms = _parallel.forward_log_parallel(log_pi, log_rho2, log_e)
+        log_filtered_s = jnp.logaddexp(log_joint[:, 0], log_joint[:, 1])
+        log_beta = _parallel.backward_log_parallel(log_pi, log_rho2, log_e)
+    else:
+        log_joint, log_norms = forward_log(log_pi, log_rho2, log_e)
+        log_filtered_s = jnp.logaddexp(log_joint[:, 0], log_joint[:, 1])
+        log_beta = backward_log(log_pi, log_rho2, log_e)
+    sm = jnp.exp(smoothed_joint_log(log_pi, log_rho2, log_e, log_filtered_s, log_beta))
+    joint = jnp.exp(log_joint)
+    return SmoothPosterior(
+        jnp.sum(log_norms),
+        joint.sum(axis=1),
+        joint[:, 1].sum(-1),
+        sm.sum(axis=1),
+        sm[:, 1].sum(-1),
+    )
+
+
+_filter_jit = jax.jit(_filter_impl, static_argnames="mode")
+_smooth_jit = jax.jit(_smooth_impl, static_argnames="mode")
+
+
+def filter(params: SwitchingParams, y, u=None, *, mode: str | None = None) -> FilterPosterior:
+    """Exact filter of the switching model: log-likelihood and :math:`P(s_t, z_t \\mid x_{1:t})`.
+
+    Cost :math:`O(TK)`. The gated model uses its closed form (cue-only gate, diagonal
+    recurrence :math:`p_t = (1-g_t) p_{t-1} + g_t q_t`); the always-emitting model the
+    normalized log-space forward recursion (module docstring).
+
+    Args:
+        params: a :class:`~switchssm.models.SwitchingParams`.
+        y: ``(T,)`` integer symbols (categorical emission) or ``(T, D)`` reals (Gaussian).
+        u: the cue, ``(T,)`` or ``(T, Du)``; required iff ``params.cue`` is set.
+        mode: ``"sequential"`` (``lax.scan``; the fast path on CPU), ``"parallel"``
+            (``lax.associative_scan``; dense :math:`K\\times K` products for the
+            always-emitting model, :math:`O(TK^3)` work, for accelerators), or ``None`` for the
+            backend default.
+
+    Returns:
+        :class:`FilterPosterior` with ``log_likelihood``, ``filtered_s`` and ``filtered_z``.
+
+    Example:
+        >>> import jax, numpy as np
+        >>> from switchssm.models import SwitchingParams, CategoricalEmission, sample
+        >>> from switchssm.inference import filter
+        >>> B = np.array([[0.8, 0.2], [0.3, 0.7]])
+        >>> params = SwitchingParams(np.array([0.5, 0.5]), 0.1, CategoricalEmission(B))
+        >>> y, u, s, z = sample(jax.random.PRNGKey(0), params, 50)
+        >>> post = filter(params, y)
+        >>> post.filtered_s.shape
+        (50, 2)
+    """
+    validate_inputs(params, y, u)
+    return _filter_jit(params, y, u, mode=_check_mode(mode))
+
+
+def smooth(params: SwitchingParams, y, u=None, *, mode: str | None = None) -> SmoothPosterior:
+    """Exact forward-backward smoother: filtered and smoothed marginals of :math:`s_t, z_t`.
+
+    Same arguments as :func:`filter`; cost :math:`O(TK)` time and memory (sequential mode).
+
+    Returns:
+        :class:`SmoothPosterior`.
+
+    Example:
+        >>> import jax, numpy as np
+        >>> from switchssm.models import SwitchingParams, CategoricalEmission, sample
+        >>> from switchssm.inference import smooth
+        >>> params = SwitchingParams(np.array([0.5, 0.5]), 0.1,
+        ...                          CategoricalEmission(np.array([[0.8, 0.2], [0.3, 0.7]])))
+        >>> y, u, s, z = sample(jax.random.PRNGKey(0), params, 50)
+        >>> smooth(params, y).smoothed_z.shape
+        (50,)
+    """
+    validate_inputs(params, y, u)
+    return _smooth_jit(params, y, u, mode=_check_mode(mode))
+
+
+def log_likelihood(params: SwitchingParams, y, u=None) -> Float[Array, ""]:
+    """:math:`\\log P(y_{1:T}, u_{1:T})`, differentiable in ``params`` (for fitting).
+
+    Unlike :func:`filter` this never validates, so it can be called on tracers inside
+    ``jit``/``grad``; validate once with ``filter`` or ``validate_inputs`` at the boundary.
+    """
+    if params.gated:
+        _, _, log_norms = gated_gate_and_candidate(params, y, u)
+        return jnp.sum(log_norms)
+    log_e = log_evidence(params, y, u)
+    _, log_norms = forward_log(jnp.log(params.initial_probs), log_switch_probs(params), log_e)
+    return jnp.sum(log_norms)
+
+
+def _sample_impl(key, params, y, u, num_samples):
+    log_e = log_evidence(params, y, u)
+    log_pi = jnp.log(params.initial_probs)
+    log_joint, _ = forward_log(log_pi, log_switch_probs(params), log_e)
+    T, _, K = log_joint.shape
+    states = jnp.arange(K)
+
+    def one(key):
+        keys = jax.random.split(key, T)
+        last = jax.random.categorical(keys[-1], log_joint[-1].reshape(-1))
+        zT, sT = last // K, last % K
+
+        def step(carry, inp):
+            s_next, z_next = carry
+            lj, k = inp
+            copy = jnp.where(states[None, :] == s_next, lj, -jnp.inf)
+            logits = jnp.where(z_next == 1, lj, copy).reshape(-1)
+            idx = jax.random.categorical(k, logits)
+            zs = (idx // K, idx % K)
+            return (zs[1], zs[0]), zs
+
+        _, (z, s) = lax.scan(step, (sT, zT), (log_joint[:-1], keys[:-1]), reverse=True)
+        return jnp.append(s, sT), jnp.append(z, zT)
+
+    return jax.vmap(one)(jax.random.split(key, num_samples))
+
+
+_sample_jit = jax.jit(_sample_impl, static_argnames="num_samples")
+
+
+def posterior_sample(
+    key: PRNGKeyArray, params: SwitchingParams, y, u=None, *, num_samples: int = 1
+) -> tuple[Int[Array, "N T"], Int[Array, "N T"]]:
+    """Draw ``(s, z)`` paths from :math:`P(s_{1:T}, z_{1:T} \\mid x_{1:T})` by forward
+    filtering, backward sampling.
+
+    Backward step: given :math:`(s_{t+1}, z_{t+1})`, if :math:`z_{t+1} = 1` draw
+    :math:`(s_t, z_t)` from the filtered joint at :math:`t`; if :math:`z_{t+1} = 0` then
+    :math:`s_t = s_{t+1}` and :math:`z_t \\propto P(z_t, s_t = s_{t+1} \\mid x_{1:t})`.
+
+    Args:
+        key: a PRNG key.
+        params, y, u: as in :func:`filter`.
+        num_samples: number of independent paths.
+
+    Returns:
+        ``(s, z)``, each ``(num_samples, T)`` integer arrays.
+    """
+    validate_inputs(params, y, u)
+    if not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f"`num_samples` must be a positive int, got {num_samples!r}")
+    return _sample_jit(key, params, y, u, num_samples=num_samples)

@@ -1,0 +1,299 @@
+"""Parameter pytrees for switching models with a categorical latent.
+
+The generative model (theory.md section 2)::
+
+    s_0 ~ pi
+    z_t ~ Bernoulli(rho)                              t = 1..T
+    s_t = s_{t-1}            if z_t = 0
+    s_t ~ pi                 if z_t = 1
+    y_t ~ P(y | s_t)         always-emitting; gated: y_t ~ Pbar(y) = sum_s pi(s) P(y|s)
+                             when z_t = 0
+    u_t ~ N(m_{z_t}, tau^2)  optional cue
+
+Parameters are immutable pytrees, so they pass through ``jit``, ``grad`` and
+``vmap``. Construction with concrete arrays validates every field and raises
+``ValueError`` naming it; rebuilding inside JAX transformations (unflattening)
+skips the checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import jax
+import jax.numpy as jnp
+import jax.scipy.stats as jstats
+import numpy as np
+
+from switchssm import _validation as V
+from switchssm.types import Array, Float
+
+
+def _pytree(cls):
+    """Register a frozen dataclass as a pytree whose unflatten bypasses validation.
+
+    Fields listed in ``cls._static`` are auxiliary (hashable) data, the rest are leaves.
+    """
+    static = tuple(getattr(cls, "_static", ()))
+    names = [f.name for f in dataclasses.fields(cls)]
+    leaves = [n for n in names if n not in static]
+
+    def flatten(obj):
+        return [getattr(obj, n) for n in leaves], tuple(getattr(obj, n) for n in static)
+
+    def unflatten(aux, children):
+        obj = object.__new__(cls)
+        for n, v in zip(leaves, children, strict=True):
+            object.__setattr__(obj, n, v)
+        for n, v in zip(static, aux, strict=True):
+            object.__setattr__(obj, n, v)
+        return obj
+
+    jax.tree_util.register_pytree_node(cls, flatten, unflatten)
+    return cls
+
+
+def _set(obj, name, value):
+    object.__setattr__(obj, name, value)
+
+
+def _as_float(x):
+    """A JAX float array (tracers and float JAX arrays pass through unchanged)."""
+    if isinstance(x, jax.core.Tracer):
+        return x
+    if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jnp.floating):
+        return x
+    x = np.asarray(x)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    return jnp.asarray(x, dtype=jnp.result_type(float))
+
+
+@_pytree
+@dataclasses.dataclass(frozen=True, eq=False)
+class CategoricalEmission:
+    """Categorical observations: ``P(y = v | s = k) = probs[k, v]``.
+
+    Args:
+        probs: ``(K, V)`` row-stochastic matrix.
+    """
+
+    probs: Float[Array, "K V"]
+    _static: ClassVar[tuple] = ()
+
+    def __post_init__(self):
+        _set(self, "probs", _as_float(self.probs))
+        if V.is_concrete(self.probs):
+            V.check_ndim(self.probs, "emission.probs", 2, "(K states, V symbols)")
+            V.check_probability_vector(self.probs, "emission.probs", axis=-1)
+
+    @property
+    def num_states(self) -> int:
+        return self.probs.shape[0]
+
+    @property
+    def num_symbols(self) -> int:
+        return self.probs.shape[1]
+
+    def log_prob(self, y) -> Float[Array, "T K"]:
+        """``log P(y_t | s_t = k)`` for every step and state."""
+        return jnp.log(self.probs).T[jnp.asarray(y, dtype=jnp.int32)]
+
+    def sample(self, key, s) -> Array:
+        """Draw ``y_t ~ P(y | s_t)`` for an integer array of states ``s``."""
+        return jax.random.categorical(key, jnp.log(self.probs)[s])
+
+    def validate_observations(self, y, name: str = "y") -> None:
+        V.check_ndim(y, name, 1, "(T,) integer symbols")
+        V.check_length(np.shape(y)[0], name)
+        V.check_int_range(y, name, 0, self.num_symbols)
+
+    def prepare(self, y):
+        return jnp.asarray(y, dtype=jnp.int32)
+
+
+@_pytree
+@dataclasses.dataclass(frozen=True, eq=False)
+class GaussianEmission:
+    """Gaussian observations with state means and one shared covariance.
+
+    ``y_t | s_t = k ~ N(means[k], cov)``.
+
+    Args:
+        means: ``(K, D)`` state means.
+        cov: ``(D, D)`` shared covariance, symmetric positive definite.
+    """
+
+    means: Float[Array, "K D"]
+    cov: Float[Array, "D D"]
+    _static: ClassVar[tuple] = ()
+
+    def __post_init__(self):
+        _set(self, "means", _as_float(self.means))
+        _set(self, "cov", _as_float(self.cov))
+        if V.all_concrete(self.means, self.cov):
+            V.check_ndim(self.means, "emission.means", 2, "(K states, D dims)")
+            V.check_finite(self.means, "emission.means")
+            V.check_covariance(self.cov, "emission.cov", dim=np.shape(self.means)[1])
+
+    @property
+    def num_states(self) -> int:
+        return self.means.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.means.shape[1]
+
+    def log_prob(self, y) -> Float[Array, "T K"]:
+        y = jnp.asarray(y)
+        return jax.vmap(lambda m: jstats.multivariate_normal.logpdf(y, m, self.cov), out_axes=-1)(
+            self.means
+        )
+
+    def sample(self, key, s) -> Array:
+        noise = jax.random.multivariate_normal(
+            key, jnp.zeros(self.dim, self.means.dtype), self.cov, shape=jnp.shape(s)
+        )
+        return self.means[s] + noise
+
+    def validate_observations(self, y, name: str = "y") -> None:
+        V.check_ndim(y, name, 2, f"(T, D={self.dim}) real observations")
+        V.check_length(np.shape(y)[0], name)
+        if np.shape(y)[1] != self.dim:
+            raise ValueError(f"`{name}` must have shape (T, {self.dim}), got {np.shape(y)}")
+        V.check_finite(y, name)
+
+    def prepare(self, y):
+        return jnp.asarray(_as_float(y))
+
+
+@_pytree
+@dataclasses.dataclass(frozen=True, eq=False)
+class GaussianCue:
+    """Gaussian cue on the switch: ``u_t | z_t ~ N(means[z_t], scale^2 I)``.
+
+    Args:
+        means: ``(2,)`` scalar-cue means ``(m0, m1)``, or ``(2, Du)`` for a vector cue.
+        scale: standard deviation ``tau``, a positive scalar (or ``(Du,)`` per dimension).
+    """
+
+    means: Float[Array, "2 ..."]
+    scale: Float[Array, ...]
+    _static: ClassVar[tuple] = ()
+
+    def __post_init__(self):
+        _set(self, "means", _as_float(self.means))
+        _set(self, "scale", _as_float(self.scale))
+        if V.all_concrete(self.means, self.scale):
+            V.check_ndim(self.means, "cue.means", (1, 2), "((2,) or (2, Du))")
+            if np.shape(self.means)[0] != 2:
+                raise ValueError(
+                    "`cue.means` must have leading dimension 2 (m0, m1), "
+                    f"got {np.shape(self.means)}"
+                )
+            V.check_finite(self.means, "cue.means")
+            V.check_positive(self.scale, "cue.scale")
+            if np.ndim(self.scale) > 1 or (
+                np.ndim(self.scale) == 1 and np.shape(self.scale)[0] != self.dim
+            ):
+                raise ValueError(
+                    f"`cue.scale` must be a scalar or have shape ({self.dim},), "
+                    f"got {np.shape(self.scale)}"
+                )
+
+    @property
+    def dim(self) -> int:
+        """Cue dimension ``Du`` (1 for a scalar cue)."""
+        return 1 if jnp.ndim(self.means) == 1 else self.means.shape[1]
+
+    @property
+    def is_scalar(self) -> bool:
+        return jnp.ndim(self.means) == 1
+
+    def log_prob(self, u) -> Float[Array, "T 2"]:
+        """``log N(u_t | m_z, tau^2)`` for ``z = 0, 1``."""
+        u = jnp.asarray(u)
+        if self.is_scalar:
+            return jstats.norm.logpdf(u[:, None], self.means[None, :], self.scale)
+        lp = jstats.norm.logpdf(u[:, None, :], self.means[None, :, :], self.scale)
+        return lp.sum(-1)
+
+    def sample(self, key, z) -> Array:
+        m = self.means[z]
+        return m + self.scale * jax.random.normal(key, m.shape, m.dtype)
+
+    def validate_observations(self, u, T: int, name: str = "u") -> None:
+        if self.is_scalar:
+            V.check_shape(u, name, (T,), "(one scalar cue per time step)")
+        else:
+            V.check_shape(u, name, (T, self.dim), "(one cue vector per time step)")
+        V.check_finite(u, name)
+
+    @property
+    def separation(self) -> Array:
+        """``d = |m1 - m0| / tau`` (Euclidean norm for a vector cue)."""
+        diff = (self.means[1] - self.means[0]) / self.scale
+        return jnp.sqrt(jnp.sum(diff**2))
+
+
+Emission = CategoricalEmission | GaussianEmission
+
+
+@_pytree
+@dataclasses.dataclass(frozen=True, eq=False)
+class SwitchingParams:
+    """Parameters of the switching model with a categorical latent ``s_t in {0..K-1}``.
+
+    Args:
+        initial_probs: ``(K,)`` stationary distribution ``pi`` (also the law of ``s_0``).
+        switch_prob: ``rho = P(z_t = 1)``, in ``[0, 1]``.
+        emission: :class:`CategoricalEmission` or :class:`GaussianEmission`.
+        cue: optional :class:`GaussianCue` on the switch.
+        gated: ``True`` for the gated emission (``y_t ~ Pbar`` when ``z_t = 0``),
+            ``False`` for always-emitting ``y_t ~ P(y | s_t)``. Static (not a leaf).
+
+    Example:
+        >>> import numpy as np
+        >>> from switchssm.models import SwitchingParams, CategoricalEmission
+        >>> p = SwitchingParams(np.ones(3) / 3, 0.1, CategoricalEmission(np.full((3, 4), 0.25)))
+        >>> p.num_states
+        3
+    """
+
+    initial_probs: Float[Array, " K"]
+    switch_prob: Float[Array, ""]
+    emission: Emission
+    cue: GaussianCue | None = None
+    gated: bool = False
+    _static: ClassVar[tuple] = ("gated",)
+
+    def __post_init__(self):
+        _set(self, "initial_probs", _as_float(self.initial_probs))
+        _set(self, "switch_prob", _as_float(self.switch_prob))
+        _set(self, "gated", bool(self.gated))
+        if not isinstance(self.emission, CategoricalEmission | GaussianEmission):
+            raise ValueError(
+                "`emission` must be a CategoricalEmission or GaussianEmission, "
+                f"got {type(self.emission).__name__}"
+            )
+        if self.cue is not None and not isinstance(self.cue, GaussianCue):
+            raise ValueError(f"`cue` must be a GaussianCue or None, got {type(self.cue).__name__}")
+        if V.all_concrete(self.initial_probs, self.switch_prob):
+            V.check_ndim(self.initial_probs, "initial_probs", 1, "(K,)")
+            V.check_probability_vector(self.initial_probs, "initial_probs")
+            V.check_ndim(self.switch_prob, "switch_prob", 0, "(a scalar rho)")
+            V.check_unit_interval(self.switch_prob, "switch_prob")
+            K = np.shape(self.initial_probs)[0]
+            if self.emission.num_states != K:
+                raise ValueError(
+                    f"`emission` has {self.emission.num_states} states but `initial_probs` has {K}"
+                )
+
+    @property
+    def num_states(self) -> int:
+        return self.initial_probs.shape[0]
+
+    def replace(self, **changes) -> SwitchingParams:
+        """A copy with some fields replaced (validated again)."""
+        return dataclasses.replace(self, **changes)

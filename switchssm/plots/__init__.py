@@ -1,0 +1,5 @@
+"""Figures: posteriors over time, switch probabilities, comparison curves."""
+
+from switchssm.plots.posterior import plot_posterior
+
+__all__ = ["plot_posterior"]
