@@ -1,0 +1,43 @@
+"""Data sets shipped with switchssm, synthetic samplers and readers for user files.
+
+- Real data: :func:`load_nile` (Nile flow at Aswan 1871-1970, a Gaussian-latent
+  changepoint series) and :func:`load_chloroplast` (the *Arabidopsis thaliana* chloroplast
+  genome, a categorical sequence over ``A, C, G, T`` with composition changes between
+  regions). Provenance and licences: ``switchssm/data/README.md``.
+- Synthetic data: :func:`example_switching_params` and :func:`sample_dataset`.
+- User files: :func:`read_sequences` / :func:`read_dataset` (``.csv`` and ``.npy``).
+"""
+
+from switchssm.data.datasets import (
+    CHLOROPLAST_ALPHABET,
+    CHLOROPLAST_REGION_LENGTHS,
+    CHLOROPLAST_REGION_NAMES,
+    ChloroplastData,
+    NileData,
+    Standardized,
+    load_chloroplast,
+    load_nile,
+    load_nile_standardized,
+    standardize,
+)
+from switchssm.data.readers import SequenceData, read_dataset, read_sequences
+from switchssm.data.synthetic import KINDS, example_switching_params, sample_dataset
+
+__all__ = [
+    "CHLOROPLAST_ALPHABET",
+    "CHLOROPLAST_REGION_LENGTHS",
+    "CHLOROPLAST_REGION_NAMES",
+    "KINDS",
+    "ChloroplastData",
+    "NileData",
+    "SequenceData",
+    "Standardized",
+    "example_switching_params",
+    "load_chloroplast",
+    "load_nile",
+    "load_nile_standardized",
+    "read_dataset",
+    "read_sequences",
+    "sample_dataset",
+    "standardize",
+]
