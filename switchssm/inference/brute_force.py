@@ -1,5 +1,9 @@
-"""Brute-force enumeration of every (s_0, s_1:T, z_1:T) path of the categorical switching
-model, written with NumPy/SciPy only (independent of switchssm.inference)."""
+"""Brute-force enumeration of every ``(s_0, s_1:T, z_1:T)`` path of the categorical switching
+model: the reference the exact algorithms are tested against.
+
+Written with NumPy/SciPy only, sharing no code with the exact recursions. Cost
+:math:`O(K^{T+1} 2^T T)`: for tiny problems (``T <= 6``, ``K <= 3``).
+"""
 
 import itertools
 

@@ -17,7 +17,7 @@ from switchssm.models import (
     GaussianEmission,
     SwitchingParams,
 )
-from tests.inference.brute_force import cue_loglik, emission_loglik, path_log_joint
+from switchssm.inference.brute_force import cue_loglik, emission_loglik, path_log_joint
 
 
 def make_params(rng, K=2, gated=False, emission="categorical", cue="scalar", sep=1.5, rho=0.3):
