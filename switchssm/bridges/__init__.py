@@ -1,5 +1,26 @@
 """Maps between generative models and the classifiers or cells that compute their posteriors."""
 
+from switchssm.bridges.checks import Check
+from switchssm.bridges.mingru import (
+    FactorialBridge,
+    InputLayout,
+    MinGRUBridge,
+    SelectiveBridge,
+    cumulative_evidence,
+    evidence_attention,
+    factorial_mingru_from_models,
+    factorial_model_inputs,
+    factorial_posterior,
+    input_layout,
+    linear_attention_memory,
+    mingru_from_model,
+    mingru_posterior,
+    model_from_mingru,
+    model_inputs,
+    selective_from_model,
+    selective_posterior,
+    sufficient_statistics,
+)
 from switchssm.bridges.naive_bayes import (
     CategoricalNaiveBayes,
     GaussianNaiveBayes,
@@ -14,8 +35,29 @@ from switchssm.bridges.naive_bayes import (
     softmax_to_categorical_nb,
     softmax_to_gaussian_nb,
 )
+from switchssm.bridges.table import cell_model_table
 
 __all__ = [
+    "Check",
+    "FactorialBridge",
+    "InputLayout",
+    "MinGRUBridge",
+    "SelectiveBridge",
+    "cell_model_table",
+    "cumulative_evidence",
+    "evidence_attention",
+    "factorial_mingru_from_models",
+    "factorial_model_inputs",
+    "factorial_posterior",
+    "input_layout",
+    "linear_attention_memory",
+    "mingru_from_model",
+    "mingru_posterior",
+    "model_from_mingru",
+    "model_inputs",
+    "selective_from_model",
+    "selective_posterior",
+    "sufficient_statistics",
     "CategoricalNaiveBayes",
     "GaussianNaiveBayes",
     "LogisticRegression",
