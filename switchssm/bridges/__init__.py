@@ -1,6 +1,33 @@
 """Maps between generative models and the classifiers or cells that compute their posteriors."""
 
 from switchssm.bridges.checks import Check
+from switchssm.bridges.gaussian_info import (
+    GaussianSweep,
+    InformationBelief,
+    default_gaussian_params,
+    gaussian_info_checks,
+    gaussian_latent_sweep,
+    gaussian_sweep_sequences,
+    gaussian_sweep_table,
+    information_form_inputs,
+    information_form_mingru,
+    information_form_selective,
+    mingru_from_gaussian_latent,
+)
+from switchssm.bridges.high_mi import (
+    MISweep,
+    binary_entropy,
+    cue_mutual_information,
+    default_mi_params,
+    high_mi_checks,
+    logit_mingru_belief,
+    markdown_table,
+    mi_sweep,
+    mi_sweep_sequences,
+    selective_belief,
+    sweep_table,
+    with_separation,
+)
 from switchssm.bridges.mingru import (
     FactorialBridge,
     InputLayout,
@@ -38,6 +65,29 @@ from switchssm.bridges.naive_bayes import (
 from switchssm.bridges.table import cell_model_table
 
 __all__ = [
+    "GaussianSweep",
+    "InformationBelief",
+    "MISweep",
+    "binary_entropy",
+    "cue_mutual_information",
+    "default_gaussian_params",
+    "default_mi_params",
+    "gaussian_info_checks",
+    "gaussian_latent_sweep",
+    "gaussian_sweep_sequences",
+    "gaussian_sweep_table",
+    "high_mi_checks",
+    "information_form_inputs",
+    "information_form_mingru",
+    "information_form_selective",
+    "logit_mingru_belief",
+    "markdown_table",
+    "mi_sweep",
+    "mi_sweep_sequences",
+    "mingru_from_gaussian_latent",
+    "selective_belief",
+    "sweep_table",
+    "with_separation",
     "Check",
     "FactorialBridge",
     "InputLayout",

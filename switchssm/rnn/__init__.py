@@ -59,8 +59,38 @@ from switchssm.rnn.minimal import (
     selective_step,
 )
 from switchssm.rnn.readout import ReadoutParams, init_readout, readout, readout_log
+from switchssm.rnn.train import (
+    CELLS,
+    DataSplit,
+    GaussianPrediction,
+    TrainConfig,
+    TrainedCell,
+    TrainHistory,
+    TrainResult,
+    evaluate,
+    hidden_states,
+    load_checkpoint,
+    predict,
+    save_checkpoint,
+    train_cell,
+    update_gates,
+)
 
 __all__ = [
+    "CELLS",
+    "DataSplit",
+    "GaussianPrediction",
+    "TrainConfig",
+    "TrainHistory",
+    "TrainResult",
+    "TrainedCell",
+    "evaluate",
+    "hidden_states",
+    "load_checkpoint",
+    "predict",
+    "save_checkpoint",
+    "train_cell",
+    "update_gates",
     "ElmanParams",
     "GRUParams",
     "LSTMParams",

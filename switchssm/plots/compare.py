@@ -1,0 +1,215 @@
+"""Figures comparing a posterior with an RNN's hidden states and gates.
+
+- :func:`plot_posterior_vs_states`: the posterior ``P(s_t | x)`` over time above the
+  hidden-state heatmap of a cell run on the same sequence (units optionally reordered,
+  e.g. by :func:`switchssm.compare.match_units`).
+- :func:`plot_switch_vs_gates`: the switch posterior ``P(z_t = 1 | x)`` against the cell's
+  update gates (:func:`switchssm.rnn.train.update_gates`), per unit and averaged.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+__all__ = ["plot_posterior_vs_states", "plot_switch_vs_gates"]
+
+
+def _one_sequence(a, name: str, ndim: int, sequence: int) -> np.ndarray:
+    """``a`` as ``ndim`` dims: pick ``sequence`` from a leading batch axis if present."""
+    a = np.asarray(a, dtype=float)
+    if a.ndim == ndim + 1:
+        if not 0 <= sequence < a.shape[0]:
+            raise ValueError(f"`sequence` must lie in [0, {a.shape[0] - 1}], got {sequence}")
+        a = a[sequence]
+    if a.ndim != ndim:
+        raise ValueError(
+            f"`{name}` must have {ndim} dimensions (or {ndim + 1} with a leading sequence "
+            f"axis), got shape {a.shape}"
+        )
+    return a
+
+
+def _finish(fig, title, path):
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+    return fig
+
+
+def plot_posterior_vs_states(
+    P,
+    H,
+    *,
+    true_s=None,
+    sequence: int = 0,
+    unit_order=None,
+    standardize: bool = True,
+    title: str | None = None,
+    path=None,
+):
+    """Posterior heatmap over time above the hidden-state heatmap, on a shared time axis.
+
+    Args:
+        P: ``(T, K)`` posterior probabilities, or ``(N, T, K)`` (``sequence`` is drawn).
+        H: ``(T, Hd)`` hidden states, or ``(N, T, Hd)``.
+        true_s: optional ``(T,)`` (or ``(N, T)``) true states, drawn over the posterior.
+        sequence: which sequence of batched inputs.
+        unit_order: optional order of the units (e.g. ``match_units(H, P).units`` first):
+            row ``i`` of the lower panel is unit ``unit_order[i]``.
+        standardize: z-score each unit over time (diverging colours centred on 0);
+            otherwise raw values on a symmetric colour scale.
+        title: figure title.
+        path: if given, save the figure there (PNG) and close it.
+
+    Returns:
+        The matplotlib figure.
+
+    Example:
+        >>> P = np.random.default_rng(0).dirichlet(np.ones(3), size=50)
+        >>> fig = plot_posterior_vs_states(P, np.log(P))
+        >>> len(fig.axes) >= 2
+        True
+    """
+    P = _one_sequence(P, "P", 2, sequence)
+    H = _one_sequence(H, "H", 2, sequence)
+    if P.shape[0] != H.shape[0]:
+        raise ValueError(
+            f"`P` and `H` must have the same length, got {P.shape[0]} and {H.shape[0]}"
+        )
+    T, K = P.shape
+    Hd = H.shape[1]
+    if unit_order is not None:
+        order = np.asarray(unit_order, dtype=int)
+        if order.ndim != 1 or np.any(order < 0) or np.any(order >= Hd):
+            raise ValueError(f"`unit_order` must list unit indices in [0, {Hd - 1}]")
+        H = H[:, order]
+        labels = [str(j) for j in order]
+    else:
+        labels = [str(j) for j in range(Hd)]
+    if standardize:
+        sd = H.std(0)
+        H = (H - H.mean(0)) / np.where(sd > 0, sd, 1.0)
+    vmax = float(np.max(np.abs(H))) or 1.0
+    fig, (a0, a1) = plt.subplots(
+        2,
+        1,
+        figsize=(10, 2.2 + 0.25 * (K + H.shape[1])),
+        sharex=True,
+        gridspec_kw={"height_ratios": [max(K, 2), max(H.shape[1], 2)]},
+    )
+    im0 = a0.imshow(
+        P.T,
+        aspect="auto",
+        interpolation="nearest",
+        cmap="Blues",
+        vmin=0,
+        vmax=1,
+        extent=(-0.5, T - 0.5, K - 0.5, -0.5),
+    )
+    if true_s is not None:
+        s = _one_sequence(true_s, "true_s", 1, sequence)
+        a0.plot(np.arange(T), s, color="C3", lw=0.8, label="true s")
+        a0.legend(loc="upper right", fontsize=8)
+    a0.set_yticks(range(K))
+    a0.set_ylabel("P(s_t | x)")
+    fig.colorbar(im0, ax=a0, fraction=0.025, pad=0.01)
+    im1 = a1.imshow(
+        H.T,
+        aspect="auto",
+        interpolation="nearest",
+        cmap="RdBu_r",
+        vmin=-vmax,
+        vmax=vmax,
+        extent=(-0.5, T - 0.5, H.shape[1] - 0.5, -0.5),
+    )
+    if H.shape[1] <= 32:
+        a1.set_yticks(range(H.shape[1]))
+        a1.set_yticklabels(labels, fontsize=7)
+    a1.set_ylabel("unit" + (" (z-scored)" if standardize else ""))
+    a1.set_xlabel("t")
+    fig.colorbar(im1, ax=a1, fraction=0.025, pad=0.01)
+    return _finish(fig, title, path)
+
+
+def plot_switch_vs_gates(
+    p_switch,
+    gates,
+    *,
+    true_z=None,
+    sequence: int = 0,
+    title: str | None = None,
+    path=None,
+):
+    """The switch posterior against the cell's update gates over time.
+
+    Upper panel: ``P(z_t = 1 | x)`` and the mean gate over units, with their Pearson
+    correlation in the legend (and true switches if given). Lower panel (when ``gates``
+    has several units): the gate of every unit as a heatmap in ``[0, 1]``.
+
+    Args:
+        p_switch: ``(T,)`` switch posterior (e.g. ``filter(...).filtered_z``), or ``(N, T)``.
+        gates: ``(T,)`` or ``(T, Hd)`` gates (e.g. :func:`switchssm.rnn.train.update_gates`),
+            or ``(N, T, Hd)``.
+        true_z: optional ``(T,)`` (or ``(N, T)``) true switch indicators.
+        sequence: which sequence of batched inputs.
+        title: figure title.
+        path: if given, save the figure there (PNG) and close it.
+
+    Returns:
+        The matplotlib figure.
+
+    Example:
+        >>> g = np.random.default_rng(0).random(40)
+        >>> fig = plot_switch_vs_gates(g, np.c_[g, 1 - g])
+        >>> len(fig.axes) >= 2
+        True
+    """
+    gates_arr = np.asarray(gates, dtype=float)
+    p_arr = np.asarray(p_switch, dtype=float)
+    batched = p_arr.ndim == 2
+    p = _one_sequence(p_arr, "p_switch", 1, sequence)
+    if batched:
+        G = _one_sequence(gates_arr, "gates", 2, sequence)
+    else:
+        G = gates_arr[:, None] if gates_arr.ndim == 1 else gates_arr
+        if G.ndim != 2:
+            raise ValueError(f"`gates` must be (T,) or (T, Hd), got shape {gates_arr.shape}")
+    if G.shape[0] != p.shape[0]:
+        raise ValueError(
+            f"`p_switch` and `gates` must have the same length, got {p.shape[0]} and {G.shape[0]}"
+        )
+    T = p.shape[0]
+    mean_gate = G.mean(1)
+    r = np.corrcoef(p, mean_gate)[0, 1] if np.std(p) > 0 and np.std(mean_gate) > 0 else np.nan
+    rows = 2 if G.shape[1] > 1 else 1
+    fig, axes = plt.subplots(rows, 1, figsize=(10, 1.8 + 1.6 * rows), sharex=True, squeeze=False)
+    a = axes[0, 0]
+    a.plot(np.arange(T), p, color="C0", lw=1.0, label="P(z_t=1 | x)")
+    a.plot(np.arange(T), mean_gate, color="C1", lw=0.9, label=f"mean gate (r = {r:.3f})")
+    if true_z is not None:
+        tz = np.flatnonzero(_one_sequence(true_z, "true_z", 1, sequence))
+        a.plot(tz, np.ones_like(tz) * 1.04, "|", color="C3", ms=6, label="true switches")
+    a.set_ylim(-0.05, 1.1)
+    a.legend(loc="upper right", fontsize=7, ncol=3)
+    if rows == 2:
+        b = axes[1, 0]
+        im = b.imshow(
+            G.T,
+            aspect="auto",
+            interpolation="nearest",
+            cmap="viridis",
+            vmin=0,
+            vmax=1,
+            extent=(-0.5, T - 0.5, G.shape[1] - 0.5, -0.5),
+        )
+        b.set_ylabel("unit gate")
+        fig.colorbar(im, ax=b, fraction=0.025, pad=0.01)
+    axes[-1, 0].set_xlabel("t")
+    return _finish(fig, title, path)
