@@ -5,7 +5,7 @@ Subpackages: :mod:`switchssm.scan` (linear recurrences), :mod:`switchssm.models`
 :mod:`switchssm.plots`, :mod:`switchssm.cli`.
 """
 
-from switchssm import bridges, inference, models, rnn, scan
+from switchssm import bridges, inference, io, models, rnn, scan
 
 __version__ = "0.1.0"
-__all__ = ["bridges", "inference", "models", "rnn", "scan", "__version__"]
+__all__ = ["bridges", "inference", "io", "models", "rnn", "scan", "__version__"]

@@ -10,9 +10,25 @@ from switchssm.inference.exact import (
     posterior_sample,
     smooth,
 )
+from switchssm.inference.learn import (
+    FitResult,
+    Prior,
+    Sequences,
+    as_sequences,
+    batch_log_likelihood,
+    fit_em,
+    fit_mle,
+)
 from switchssm.inference.vmp import VMPPosterior, VMPSmoothPosterior, vmp_filter, vmp_smooth
 
 __all__ = [
+    "FitResult",
+    "Prior",
+    "Sequences",
+    "as_sequences",
+    "batch_log_likelihood",
+    "fit_em",
+    "fit_mle",
     "FilterPosterior",
     "RunLengthPosterior",
     "SmoothPosterior",

@@ -38,7 +38,7 @@ from switchssm.inference._emissions import log_evidence, log_switch_probs, valid
 from switchssm.models.params import SwitchingParams
 from switchssm.types import Array, Float, Int, PRNGKeyArray
 
-_MODES = ("sequential", "parallel")
+_MODES = ("sequential", "parallel", "log")
 
 
 class FilterPosterior(NamedTuple):
@@ -178,23 +178,111 @@ def _gated_filter(params, y, u, mode):
 # Public API
 
 
+def _forward_scaled_states(log_pi, log_rho2, log_e):
+    shift = jnp.max(log_e, axis=(1, 2))
+    shift = jnp.where(jnp.isfinite(shift), shift, 0.0)
+    e = jnp.exp(log_e - shift[:, None, None])
+    d0 = jnp.exp(log_rho2[0]) * e[:, 0]
+    w1 = jnp.exp(log_rho2[1] + log_pi) * e[:, 1]
+    tiny = jnp.finfo(e.dtype).tiny
+
+    def step(alpha, inp):
+        d0_t, w1_t = inp
+        a0 = alpha * d0_t
+        c1 = jnp.sum(w1_t)
+        c = jnp.sum(a0) + c1
+        new = (a0 + w1_t) / jnp.where(c >= tiny, c, 1.0)
+        return new, (new, c, c1)
+
+    _, (alpha, c, c1) = lax.scan(step, jnp.exp(log_pi), (d0, w1))
+    ok = jnp.all(c >= tiny)
+    # where ok is False the log-space fallback is used; keep this branch finite (also its
+    # gradient, which is multiplied by zero but must not be inf)
+    safe = jnp.where(c >= tiny, c, 1.0)
+    return alpha, c1 / safe, jnp.log(safe) + shift, ok, (d0, w1)
+
+
+def _backward_scaled(d0, w1):
+    """Backward messages in probability space, each normalized to sum one; ``ok`` as in
+    :func:`forward_scaled`."""
+
+    def step(beta, inp):
+        d0_t, w1_t = inp
+        nb = d0_t * beta + jnp.sum(w1_t * beta)
+        n = jnp.sum(nb)
+        nb = nb / jnp.where(n >= tiny, n, 1.0)
+        return nb, (nb, n)
+
+    tiny = jnp.finfo(d0.dtype).tiny
+    K = d0.shape[1]
+    one = jnp.full((K,), 1.0 / K, d0.dtype)
+    _, (ys, n) = lax.scan(step, one, (d0[1:], w1[1:]), reverse=True)
+    beta = jnp.concatenate([ys, one[None]], axis=0)
+    return beta, jnp.all(n >= jnp.finfo(d0.dtype).tiny)
+
+
+def _log_filter(log_pi, log_rho2, log_e):
+    log_joint, log_norms = forward_log(log_pi, log_rho2, log_e)
+    joint = jnp.exp(log_joint)
+    return jnp.sum(log_norms), joint.sum(axis=1), joint[:, 1].sum(-1)
+
+
+def _scaled_filter(log_pi, log_rho2, log_e):
+    """Probability-space filter with an exact log-space fallback (``lax.cond``)."""
+    alpha, fz, log_norms, ok, _ = _forward_scaled_states(log_pi, log_rho2, log_e)
+    return lax.cond(
+        ok,
+        lambda: (jnp.sum(log_norms), alpha, fz),
+        lambda: _log_filter(log_pi, log_rho2, log_e),
+    )
+
+
+def _log_smoother(log_pi, log_rho2, log_e):
+    log_joint, log_norms = forward_log(log_pi, log_rho2, log_e)
+    log_filtered_s = jnp.logaddexp(log_joint[:, 0], log_joint[:, 1])
+    log_beta = backward_log(log_pi, log_rho2, log_e)
+    sm = jnp.exp(smoothed_joint_log(log_pi, log_rho2, log_e, log_filtered_s, log_beta))
+    joint = jnp.exp(log_joint)
+    return (jnp.sum(log_norms), joint.sum(1), joint[:, 1].sum(-1), sm.sum(1), sm[:, 1].sum(-1))
+
+
+def _scaled_smoother(log_pi, log_rho2, log_e):
+    """Probability-space forward-backward with an exact log-space fallback."""
+    alpha, fz, log_norms, ok_f, (d0, w1) = _forward_scaled_states(log_pi, log_rho2, log_e)
+    beta, ok_b = _backward_scaled(d0, w1)
+    prev = jnp.concatenate([jnp.exp(log_pi)[None], alpha[:-1]], axis=0)
+    g0 = prev * d0 * beta
+    g1 = w1 * beta
+    tot = jnp.sum(g0, -1) + jnp.sum(g1, -1)
+    tiny = jnp.finfo(tot.dtype).tiny
+    ok = ok_f & ok_b & jnp.all(tot >= tiny)
+    safe = jnp.where(tot >= tiny, tot, 1.0)[:, None]
+    g0, g1 = g0 / safe, g1 / safe
+    return lax.cond(
+        ok,
+        lambda: (jnp.sum(log_norms), alpha, fz, g0 + g1, g1.sum(-1)),
+        lambda: _log_smoother(log_pi, log_rho2, log_e),
+    )
+
+
 def _filter_impl(params, y, u, mode):
     if params.gated:
-        return _gated_filter(params, y, u, mode)
+        return _gated_filter(params, y, u, "sequential" if mode == "log" else mode)
     log_e = log_evidence(params, y, u)
     log_pi = jnp.log(params.initial_probs)
     log_rho2 = log_switch_probs(params)
     if mode == "parallel":
         log_joint, log_norms = _parallel.forward_log_parallel(log_pi, log_rho2, log_e)
-    else:
-        log_joint, log_norms = forward_log(log_pi, log_rho2, log_e)
-    joint = jnp.exp(log_joint)
-    return FilterPosterior(jnp.sum(log_norms), joint.sum(axis=1), joint[:, 1].sum(-1))
+        joint = jnp.exp(log_joint)
+        return FilterPosterior(jnp.sum(log_norms), joint.sum(axis=1), joint[:, 1].sum(-1))
+    if mode == "log":
+        return FilterPosterior(*_log_filter(log_pi, log_rho2, log_e))
+    return FilterPosterior(*_scaled_filter(log_pi, log_rho2, log_e))
 
 
 def _smooth_impl(params, y, u, mode):
     if params.gated:
-        f = _gated_filter(params, y, u, mode)
+        f = _gated_filter(params, y, u, "sequential" if mode == "log" else mode)
         return SmoothPosterior(*f, f.filtered_s, f.filtered_z)
     log_e = log_evidence(params, y, u)
     log_pi = jnp.log(params.initial_probs)
@@ -203,19 +291,14 @@ def _smooth_impl(params, y, u, mode):
         log_joint, log_norms = _parallel.forward_log_parallel(log_pi, log_rho2, log_e)
         log_filtered_s = jnp.logaddexp(log_joint[:, 0], log_joint[:, 1])
         log_beta = _parallel.backward_log_parallel(log_pi, log_rho2, log_e)
-    else:
-        log_joint, log_norms = forward_log(log_pi, log_rho2, log_e)
-        log_filtered_s = jnp.logaddexp(log_joint[:, 0], log_joint[:, 1])
-        log_beta = backward_log(log_pi, log_rho2, log_e)
-    sm = jnp.exp(smoothed_joint_log(log_pi, log_rho2, log_e, log_filtered_s, log_beta))
-    joint = jnp.exp(log_joint)
-    return SmoothPosterior(
-        jnp.sum(log_norms),
-        joint.sum(axis=1),
-        joint[:, 1].sum(-1),
-        sm.sum(axis=1),
-        sm[:, 1].sum(-1),
-    )
+        sm = jnp.exp(smoothed_joint_log(log_pi, log_rho2, log_e, log_filtered_s, log_beta))
+        joint = jnp.exp(log_joint)
+        return SmoothPosterior(
+            jnp.sum(log_norms), joint.sum(1), joint[:, 1].sum(-1), sm.sum(1), sm[:, 1].sum(-1)
+        )
+    if mode == "log":
+        return SmoothPosterior(*_log_smoother(log_pi, log_rho2, log_e))
+    return SmoothPosterior(*_scaled_smoother(log_pi, log_rho2, log_e))
 
 
 _filter_jit = jax.jit(_filter_impl, static_argnames="mode")
@@ -233,7 +316,10 @@ def filter(params: SwitchingParams, y, u=None, *, mode: str | None = None) -> Fi
         params: a :class:`~switchssm.models.SwitchingParams`.
         y: ``(T,)`` integer symbols (categorical emission) or ``(T, D)`` reals (Gaussian).
         u: the cue, ``(T,)`` or ``(T, Du)``; required iff ``params.cue`` is set.
-        mode: ``"sequential"`` (``lax.scan``; the fast path on CPU), ``"parallel"``
+        mode: ``"sequential"`` (``lax.scan`` in probability space with per-step rescaling,
+            falling back to log space if a normalizer underflows; the fast path on CPU),
+            ``"log"`` (``lax.scan`` with every step in log space: the reference),
+            ``"parallel"``
             (``lax.associative_scan``; dense :math:`K\\times K` products for the
             always-emitting model, :math:`O(TK^3)` work, for accelerators), or ``None`` for the
             backend default.
@@ -288,8 +374,7 @@ def log_likelihood(params: SwitchingParams, y, u=None) -> Float[Array, ""]:
         _, _, log_norms = gated_gate_and_candidate(params, y, u)
         return jnp.sum(log_norms)
     log_e = log_evidence(params, y, u)
-    _, log_norms = forward_log(jnp.log(params.initial_probs), log_switch_probs(params), log_e)
-    return jnp.sum(log_norms)
+    return _scaled_filter(jnp.log(params.initial_probs), log_switch_probs(params), log_e)[0]
 
 
 def _sample_impl(key, params, y, u, num_samples):

@@ -405,3 +405,44 @@ def test_bad_parameters_raise():
         filter(gp, np.zeros((4, 2)))
     with pytest.raises(ValueError, match="infinite"):
         filter(gp, np.full((4, 3), np.inf))
+
+
+def test_probability_path_falls_back_to_log_space_on_underflow():
+    """rho = 0 with outliers: the filtered belief underflows in probability space (the state
+    that becomes right has relative probability exp(-1800)); the sequential path must detect
+    it and give the brute-force answer, gradients included."""
+    means = np.array([[0.0], [60.0]])
+    params = SwitchingParams(np.array([0.5, 0.5]), 0.0, GaussianEmission(means, np.eye(1)))
+    y = np.array([[0.0], [60.0], [0.0]])
+    ref = brute_force(params, y)
+    for mode in ("sequential", "log"):
+        post = smooth(params, y, mode=mode)
+        for name, value in ref.items():
+            np.testing.assert_allclose(post._asdict()[name], value, atol=ATOL, err_msg=name)
+
+    def ll(m):
+        return log_likelihood(params.replace(emission=GaussianEmission(m, np.eye(1))), y)
+
+    g = np.asarray(jax.grad(ll)(jnp.asarray(means)))
+    h = 1e-6
+    for k in range(2):
+        d = np.zeros_like(means)
+        d[k, 0] = h
+        fd = (
+            brute_force(params.replace(emission=GaussianEmission(means + d, np.eye(1))), y)[
+                "log_likelihood"
+            ]
+            - brute_force(params.replace(emission=GaussianEmission(means - d, np.eye(1))), y)[
+                "log_likelihood"
+            ]
+        ) / (2 * h)
+        np.testing.assert_allclose(g[k, 0], fd, rtol=1e-6, atol=1e-6)
+
+
+def test_probability_and_log_space_paths_agree(rng):
+    params = make_params(rng, K=5, gated=False, emission="gaussian", cue="scalar")
+    y, u, _, _ = sample(jax.random.PRNGKey(30), params, 500)
+    a = smooth(params, y, u, mode="sequential")
+    b = smooth(params, y, u, mode="log")
+    for name in a._fields:
+        np.testing.assert_allclose(getattr(a, name), getattr(b, name), atol=1e-10, rtol=1e-10)
