@@ -306,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")  # the CLI only writes files; notebooks keep their own backend
     args = build_parser().parse_args(argv)
     for name, low in (("num_timesteps", 1), ("num_sequences", 2), ("train_steps", 1),
                       ("em_iters", 1)):
