@@ -1,6 +1,17 @@
 """Exact and approximate inference for switching models."""
 
 from switchssm.inference._emissions import validate_inputs
+from switchssm.inference.bayes import (
+    BayesFit,
+    Priors,
+    SVIFit,
+    bayesian_switching_model,
+    fit_nuts,
+    fit_svi,
+    load_inference_data,
+    save_inference_data,
+    to_switching_params,
+)
 from switchssm.inference.changepoint import RunLengthPosterior, run_length_filter
 from switchssm.inference.exact import (
     FilterPosterior,
@@ -22,6 +33,15 @@ from switchssm.inference.learn import (
 from switchssm.inference.vmp import VMPPosterior, VMPSmoothPosterior, vmp_filter, vmp_smooth
 
 __all__ = [
+    "BayesFit",
+    "Priors",
+    "SVIFit",
+    "bayesian_switching_model",
+    "fit_nuts",
+    "fit_svi",
+    "load_inference_data",
+    "save_inference_data",
+    "to_switching_params",
     "FitResult",
     "Prior",
     "Sequences",

@@ -1,0 +1,934 @@
+#!/usr/bin/env python
+"""Exact inference, side by side: switchssm vs dynamax, hmmlearn and NumPyro enumeration.
+
+One process, one problem per grid cell, float64 throughout (``jax_enable_x64``):
+
+* **smoother** -- ``switchssm.inference.smooth(..., mode="sequential")`` on the
+  always-emitting switching model (categorical or Gaussian emission, scalar Gaussian cue)
+  against the equivalent dense 2K-state HMM over ``(z_t, s_t)``:
+  dynamax ``hmm_smoother`` (sequential), dynamax ``parallel_hmm_smoother`` (where XLA's
+  planned memory fits under ``--mem-cap-gb``), and hmmlearn's forward-backward
+  (``score_samples``: log-likelihood and posteriors in one pass; both the ``"scaling"`` and
+  ``"log"`` implementations are timed and the faster one is the headline).
+  The peers get the ``(T, 2K)`` log-likelihood matrix precomputed (not timed); ours computes
+  its log evidence from the raw observations inside the timed call.
+* **log-likelihood + gradient** -- ``jax.value_and_grad`` of
+  ``switchssm.inference.log_likelihood`` w.r.t. ``switch_prob`` against NumPyro's
+  funsor-backed enumerated ``log_density`` of ``enum(config_enumerate(switching_model))``.
+* **scaling of ours to T = 10^6** -- time and memory (XLA's planned buffer sizes from
+  ``compiled.memory_analysis()`` and a sampled peak-RSS delta) at T = 10^5 and 10^6.
+
+Answers are checked before anything is timed (log-likelihood relative error, max abs error of
+filtered/smoothed marginals). Compile time is first call minus steady-state median; steady
+state is the median of ``--repeats`` calls, interleaved round-robin across implementations
+so that load changes on a shared machine hit all of them alike. Peers that would take longer
+than ``--max-call-s`` per call (extrapolated linearly from the previous T) or whose XLA plan
+exceeds ``--mem-cap-gb`` are skipped with the reason recorded.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_exact.py --quick          # smoke test, < 1 minute
+    .venv/bin/python benchmarks/bench_exact.py                  # full grid
+    .venv/bin/python benchmarks/bench_exact.py --out /tmp/res   # results elsewhere
+
+Writes ``exact.json`` and ``exact.md`` (``exact_quick.*`` with ``--quick``) to ``--out``
+(default ``benchmarks/results``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import functools
+import json
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+warnings.filterwarnings("ignore", category=FutureWarning)
+warnings.filterwarnings("ignore", category=UserWarning, module="tensorflow_probability")
+
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import scipy.stats as sstats  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from switchssm.inference import log_likelihood, smooth  # noqa: E402
+from switchssm.models import (  # noqa: E402
+    CategoricalEmission,
+    GaussianCue,
+    GaussianEmission,
+    SwitchingParams,
+    switching_model,
+)
+
+# Tolerances for "same answer" (float64). The log-likelihood is a sum of T per-step terms
+# of size O(1), so its relative error grows like sqrt(T) * 1e-16; 1e-9 leaves ample room.
+LL_RTOL = 1e-9
+MARG_ATOL = 1e-8  # marginals are probabilities in [0, 1]
+# dynamax's *smoothed* marginals drift from the exact ones as K and T grow (4e-8 at K=64,
+# T=1e3; 2e-7 at T=1e4; 4e-6 at T=1e5, measured here), while switchssm's probability-space,
+# log-space and dense-parallel smoothers agree with each other to ~1e-14 and with brute force
+# (tests/inference/test_exact.py). The drift is dynamax's float64 rounding accumulating in
+# its smoother, not a disagreement about the answer: allow it, and report it in the table.
+SMOOTHED_ATOL_DYNAMAX = 1e-5
+GRAD_RTOL = 1e-7  # gradients through two different recursions (ours vs funsor contraction)
+FD_RTOL = 1e-5  # central finite difference, step 1e-6
+
+RHO = 0.02
+CUE_MEANS = np.array([-0.5, 1.0])
+CUE_SCALE = 0.8
+NUM_SYMBOLS = 8
+GAUSS_DIM = 2
+
+
+# --------------------------------------------------------------------------------------
+# Problem set-up (numpy / scipy only: independent of the code under test)
+
+
+def make_params(K: int, emission: str, seed: int = 0) -> SwitchingParams:
+    rng = np.random.default_rng(seed + 1000 * K)
+    pi = rng.dirichlet(np.full(K, 2.0))
+    if emission == "categorical":
+        em = CategoricalEmission(rng.dirichlet(np.ones(NUM_SYMBOLS), size=K))
+    else:
+        A = rng.normal(size=(GAUSS_DIM, GAUSS_DIM))
+        em = GaussianEmission(
+            rng.normal(size=(K, GAUSS_DIM)) * 1.5, A @ A.T + 0.5 * np.eye(GAUSS_DIM)
+        )
+    return SwitchingParams(pi, RHO, em, GaussianCue(CUE_MEANS, CUE_SCALE), gated=False)
+
+
+def sample_numpy(params: SwitchingParams, T: int, seed: int):
+    """Draw (y, u) from the always-emitting model with numpy (vectorized, fast at 10^6)."""
+    rng = np.random.default_rng(seed)
+    pi = np.asarray(params.initial_probs)
+    K = len(pi)
+    z = rng.random(T) < RHO
+    fresh = rng.choice(K, size=T, p=pi)
+    s0 = rng.choice(K, p=pi)
+    last = np.maximum.accumulate(np.where(z, np.arange(T), -1))
+    s = np.where(last >= 0, fresh[np.maximum(last, 0)], s0)
+    em = params.emission
+    if isinstance(em, CategoricalEmission):
+        cum = np.cumsum(np.asarray(em.probs), axis=1)
+        y = (rng.random(T)[:, None] > cum[s]).sum(1).clip(0, NUM_SYMBOLS - 1).astype(np.int32)
+    else:
+        L = np.linalg.cholesky(np.asarray(em.cov))
+        y = np.asarray(em.means)[s] + rng.normal(size=(T, GAUSS_DIM)) @ L.T
+    u = CUE_MEANS[z.astype(int)] + CUE_SCALE * rng.normal(size=T)
+    return y, u
+
+
+def hmm_equivalent(params: SwitchingParams, y, u):
+    """Dense 2K-state HMM over (z_t, s_t), state index z * K + s (scipy likelihoods)."""
+    pi = np.asarray(params.initial_probs)
+    K = len(pi)
+    rho = float(params.switch_prob)
+    init = np.concatenate([(1 - rho) * pi, rho * pi])
+    trans = np.zeros((2 * K, 2 * K))
+    trans[:, K:] = rho * pi
+    trans[np.arange(2 * K), np.arange(2 * K) % K] += 1 - rho
+    em = params.emission
+    if isinstance(em, CategoricalEmission):
+        ll = np.log(np.asarray(em.probs)).T[y]
+    else:
+        means, cov = np.asarray(em.means), np.asarray(em.cov)
+        ll = np.stack([sstats.multivariate_normal.logpdf(y, m, cov) for m in means], axis=1)
+    cl = sstats.norm.logpdf(u[:, None], CUE_MEANS[None, :], CUE_SCALE)  # (T, 2)
+    lik = np.concatenate([ll + cl[:, :1], ll + cl[:, 1:]], axis=1)
+    return init, trans, lik
+
+
+# --------------------------------------------------------------------------------------
+# Peers
+
+
+def _hmmlearn_class():
+    from hmmlearn.base import BaseHMM
+
+    class FixedLikelihoodHMM(BaseHMM):
+        """hmmlearn HMM whose per-step log-likelihoods are a given (T, n) matrix."""
+
+        lik = None
+
+        def _compute_log_likelihood(self, X):
+            return self.lik
+
+        def _init(self, X, lengths=None):
+            pass
+
+        def _check(self):
+            pass
+
+    return FixedLikelihoodHMM
+
+
+def make_hmmlearn(init, trans, lik, implementation):
+    hl = _hmmlearn_class()(n_components=len(init), implementation=implementation)
+    hl.startprob_, hl.transmat_, hl.lik = init, trans, lik
+    X = np.zeros((len(lik), 1))
+    return lambda: hl.score_samples(X)  # one forward-backward: (log_prob, posteriors)
+
+
+def numpyro_value_and_grad(params: SwitchingParams, model_fn=switching_model):
+    """value_and_grad w.r.t. switch_prob of NumPyro's enumerated log density."""
+    from numpyro.contrib.funsor import config_enumerate, enum, log_density
+
+    model = enum(config_enumerate(model_fn), first_available_dim=-1)
+
+    def f(rho, y, u):
+        return log_density(model, (params.replace(switch_prob=rho),), dict(y=y, u=u), {})[0]
+
+    return jax.value_and_grad(f)
+
+
+# --------------------------------------------------------------------------------------
+# Measurement helpers
+
+
+def _block(x):
+    return jax.block_until_ready(x)
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    out = _block(fn())
+    return time.perf_counter() - t0, out
+
+
+def xla_bytes(jitted, *args) -> dict:
+    """Buffer sizes XLA plans for one call (arguments, outputs, temporaries)."""
+    t0 = time.perf_counter()
+    compiled = jitted.lower(*args).compile()
+    compile_s = time.perf_counter() - t0
+    m = compiled.memory_analysis()
+    d = dict(
+        argument_bytes=int(m.argument_size_in_bytes),
+        output_bytes=int(m.output_size_in_bytes),
+        temp_bytes=int(m.temp_size_in_bytes),
+    )
+    d["total_bytes"] = d["argument_bytes"] + d["output_bytes"] + d["temp_bytes"]
+    return d, compiled, compile_s
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_rss_delta(fn) -> int:
+    """Peak resident-set growth during one call, sampled every ~1 ms from another thread.
+
+    Approximate (the allocator may reuse freed pages), but independent of JAX's own accounting.
+    """
+    base = _rss_bytes()
+    peak = [base]
+    done = threading.Event()
+
+    def poll():
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_bytes())
+            time.sleep(0.001)
+
+    th = threading.Thread(target=poll, daemon=True)
+    th.start()
+    _block(fn())
+    done.set()
+    th.join()
+    peak[0] = max(peak[0], _rss_bytes())
+    return peak[0] - base
+
+
+def mem_available_bytes() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 8 * 2**30
+
+
+def machine_info() -> dict:
+    import dynamax
+    import funsor
+    import hmmlearn
+    import numpyro
+    import scipy
+
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:
+        affinity = os.cpu_count()
+    return dict(
+        date_utc=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        python=platform.python_version(),
+        platform=platform.platform(),
+        cpu_model=cpu,
+        cpu_count=os.cpu_count(),
+        cpu_affinity=affinity,
+        mem_total_gb=round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        loadavg_start=os.getloadavg(),
+        jax=jax.__version__,
+        jaxlib=getattr(jax.lib, "__version__", None) or _pkg_version("jaxlib"),
+        backend=jax.default_backend(),
+        devices=[str(d) for d in jax.devices()],
+        x64=bool(jax.config.jax_enable_x64),
+        dtype="float64",
+        numpy=np.__version__,
+        scipy=scipy.__version__,
+        dynamax=dynamax.__version__,
+        hmmlearn=hmmlearn.__version__,
+        numpyro=numpyro.__version__,
+        funsor=funsor.__version__,
+    )
+
+
+def _pkg_version(name):
+    try:
+        from importlib.metadata import version
+
+        return version(name)
+    except Exception:  # pragma: no cover
+        return None
+
+
+# --------------------------------------------------------------------------------------
+# One grid cell
+
+
+def _marg_errors(post, filt, smo, K):
+    """Max abs errors of ours vs a (T, 2K) filtered/smoothed marginal from a peer."""
+    smo = np.asarray(smo)
+    e = dict(
+        smoothed_s=float(np.max(np.abs(np.asarray(post.smoothed_s) - (smo[:, :K] + smo[:, K:])))),
+        smoothed_z=float(np.max(np.abs(np.asarray(post.smoothed_z) - smo[:, K:].sum(1)))),
+    )
+    if filt is not None:
+        filt = np.asarray(filt)
+        e["filtered_s"] = float(
+            np.max(np.abs(np.asarray(post.filtered_s) - (filt[:, :K] + filt[:, K:])))
+        )
+        e["filtered_z"] = float(np.max(np.abs(np.asarray(post.filtered_z) - filt[:, K:].sum(1))))
+    return e
+
+
+def _check(name, ll_ours, ll_peer, marg=None):
+    rel = abs(float(ll_peer) - float(ll_ours)) / max(abs(float(ll_ours)), 1e-300)
+    ok = bool(np.isfinite(float(ll_peer)) and rel <= LL_RTOL)
+    rec = dict(loglik_rel_err=rel)
+    if marg is not None:
+        rec["marginal_max_abs_err"] = marg
+        tol = {k: (SMOOTHED_ATOL_DYNAMAX if name == "dynamax" and k.startswith("smoothed")
+                   else MARG_ATOL) for k in marg}
+        ok = ok and all(np.isfinite(v) and v <= tol[k] for k, v in marg.items())
+    rec["agree"] = ok
+    if not ok:
+        print(f"    !! {name} disagrees with ours: {rec}", flush=True)
+    return rec
+
+
+def run_timings(impls: dict, repeats: int, long_call_s: float) -> dict:
+    """Steady-state medians, round-robin over implementations (first calls already done).
+
+    impls: name -> (fn, first_call_s). Implementations slower than ``long_call_s`` per call
+    get 3 repeats instead of ``repeats``.
+    """
+    times = {n: [] for n in impls}
+    for r in range(repeats):
+        for n, (fn, _first) in impls.items():
+            if r >= 3 and times[n] and statistics.median(times[n]) > long_call_s:
+                continue
+            dt, _ = timed(fn)
+            times[n].append(dt)
+    out = {}
+    for n, (_fn, first) in impls.items():
+        med = statistics.median(times[n])
+        out[n] = dict(
+            median_s=med,
+            times_s=times[n],
+            first_call_s=first,
+            compile_s=max(first - med, 0.0),
+        )
+    return out
+
+
+def predicted_too_slow(prev, name, K, T, cap):
+    """Skip reason if the last measured T for this peer, scaled linearly, exceeds cap."""
+    if (name, K) not in prev:
+        return None
+    T0, t0 = prev[(name, K)]
+    pred = t0 * T / T0
+    if pred > cap:
+        return (
+            f"skipped: predicted {pred:.1f} s per call (linear from {t0:.2f} s at T={T0}) "
+            f"> --max-call-s={cap:g}"
+        )
+    return None
+
+
+def bench_cell(params, K, T, emission, args, prev, skipped_kind, with_peers, numpyro_here):
+    seed = 17 + K + T
+    y, u = sample_numpy(params, T, seed)
+    y_j, u_j = jnp.asarray(y), jnp.asarray(u)
+    cell = dict(K=K, T=T, emission=emission, peers=with_peers, checks={}, smoother={}, grad={})
+    mem_cap = args.mem_cap_gb * 2**30
+    print(f"  K={K:3d} T={T:>8d} ({emission})", flush=True)
+
+    # ---- ours: smoother
+    def ours_smooth():
+        return smooth(params, y_j, u_j, mode="sequential")
+
+    if not with_peers:  # switchssm-only sizes: make sure the plan fits before running it
+        plan, _, _ = xla_bytes(
+            jax.jit(functools.partial(smooth, mode="sequential")), params, y_j, u_j
+        )
+        if plan["total_bytes"] > 0.6 * mem_available_bytes():
+            reason = (
+                f"skipped: XLA plans {plan['total_bytes'] / 2**30:.1f} GiB > 60% of "
+                f"MemAvailable {mem_available_bytes() / 2**30:.1f} GiB"
+            )
+            print(f"    {reason}", flush=True)
+            return None, reason
+
+    first, post = timed(ours_smooth)
+    smooth_impls = {"switchssm": (ours_smooth, first)}
+    ll_ours = float(post.log_likelihood)
+    cell["log_likelihood"] = ll_ours
+    finite = bool(
+        np.isfinite(ll_ours)
+        and np.all(np.isfinite(np.asarray(post.smoothed_s)))
+        and np.all(np.isfinite(np.asarray(post.filtered_s)))
+    )
+    cell["checks"]["switchssm_finite"] = finite
+
+    # ---- ours: log-likelihood + gradient w.r.t. switch_prob
+    ours_vg = jax.jit(
+        jax.value_and_grad(lambda rho, y, u: log_likelihood(params.replace(switch_prob=rho), y, u))
+    )
+    rho0 = jnp.float64(RHO)
+
+    def ours_grad():
+        return ours_vg(rho0, y_j, u_j)
+
+    first_g, (v_ours, g_ours) = timed(ours_grad)
+    grad_impls = {"switchssm": (ours_grad, first_g)}
+    cell["grad_value"] = float(g_ours)
+    if T <= 10**5:  # central finite difference of our own log-likelihood (cheap sanity check)
+        h = 1e-6
+        fd = (float(ours_vg(rho0 + h, y_j, u_j)[0]) - float(ours_vg(rho0 - h, y_j, u_j)[0])) / (
+            2 * h
+        )
+        rel = abs(fd - float(g_ours)) / max(abs(fd), 1e-300)
+        cell["checks"]["grad_vs_finite_difference"] = dict(rel_err=rel, agree=bool(rel <= FD_RTOL))
+    cell["checks"]["value_and_grad_loglik_matches_smooth"] = bool(
+        abs(float(v_ours) - ll_ours) <= LL_RTOL * abs(ll_ours)
+    )
+
+    if with_peers:
+        from dynamax.hidden_markov_model import hmm_smoother, parallel_hmm_smoother
+
+        init, trans, lik = hmm_equivalent(params, y, u)
+        init_j, trans_j, lik_j = map(jnp.asarray, (init, trans, lik))
+
+        # dynamax sequential
+        reason = predicted_too_slow(prev, "dynamax", K, T, args.max_call_s)
+        if reason:
+            cell["smoother"]["dynamax"] = dict(skipped=reason)
+        else:
+
+            def dyn():
+                return hmm_smoother(init_j, trans_j, lik_j)
+
+            f, ref = timed(dyn)
+            cell["checks"]["dynamax"] = _check(
+                "dynamax",
+                ll_ours,
+                ref.marginal_loglik,
+                _marg_errors(post, ref.filtered_probs, ref.smoothed_probs, K),
+            )
+            smooth_impls["dynamax"] = (dyn, f)
+
+        # dynamax parallel (associative scan; O(T (2K)^2) memory)
+        reason = predicted_too_slow(prev, "dynamax_parallel", K, T, args.max_call_s)
+        if not reason and skipped_kind.get(("dynamax_parallel", K)):
+            reason = skipped_kind[("dynamax_parallel", K)] + " (at a smaller T)"
+        if not reason:
+            t0 = time.perf_counter()
+            mem, par_compiled, _ = xla_bytes(jax.jit(parallel_hmm_smoother), init_j, trans_j, lik_j)
+            par_compile_s = time.perf_counter() - t0
+            cell["smoother_xla_bytes_dynamax_parallel"] = mem
+            if mem["total_bytes"] > mem_cap:
+                reason = (
+                    f"skipped: XLA plans {mem['total_bytes'] / 2**30:.1f} GiB "
+                    f"> --mem-cap-gb={args.mem_cap_gb:g}"
+                )
+                skipped_kind[("dynamax_parallel", K)] = reason
+        if reason:
+            cell["smoother"]["dynamax_parallel"] = dict(skipped=reason)
+        else:
+            # compiled ahead of time (for the memory plan); its compile time is added to the
+            # first call so that "compile" means the same for every implementation
+            def dynp():
+                return par_compiled(init_j, trans_j, lik_j)
+
+            f, ref = timed(dynp)
+            f += par_compile_s
+            cell["checks"]["dynamax_parallel"] = _check(
+                "dynamax_parallel",
+                ll_ours,
+                ref.marginal_loglik,
+                _marg_errors(post, ref.filtered_probs, ref.smoothed_probs, K),
+            )
+            smooth_impls["dynamax_parallel"] = (dynp, f)
+
+        # hmmlearn, both implementations
+        for impl in ("scaling", "log"):
+            name = f"hmmlearn_{impl}"
+            reason = predicted_too_slow(prev, name, K, T, args.max_call_s)
+            if reason:
+                cell["smoother"][name] = dict(skipped=reason)
+                continue
+            fn = make_hmmlearn(init, trans, lik, impl)
+            f, (lp, gamma) = timed(fn)
+            cell["checks"][name] = _check(name, ll_ours, lp, _marg_errors(post, None, gamma, K))
+            smooth_impls[name] = (fn, f)
+
+        # NumPyro enumerated log-likelihood + gradient
+        if not numpyro_here:
+            cell["grad"]["numpyro_enum"] = dict(skipped="skipped: not in this grid (--quick)")
+        else:
+            reason = predicted_too_slow(prev, "numpyro_enum", K, T, args.max_call_s)
+            if not reason and skipped_kind.get(("numpyro_enum", K)):
+                reason = skipped_kind[("numpyro_enum", K)] + " (at a smaller T)"
+            if not reason:
+                np_jit = jax.jit(numpyro_value_and_grad(params))
+                t0 = time.perf_counter()
+                mem, compiled, _ = xla_bytes(np_jit, rho0, y_j, u_j)
+                lower_compile_s = time.perf_counter() - t0
+                cell["grad_xla_bytes_numpyro_enum"] = mem
+                if mem["total_bytes"] > mem_cap:
+                    reason = (
+                        f"skipped: XLA plans {mem['total_bytes'] / 2**30:.1f} GiB "
+                        f"> --mem-cap-gb={args.mem_cap_gb:g}"
+                    )
+                    skipped_kind[("numpyro_enum", K)] = reason
+            if reason:
+                cell["grad"]["numpyro_enum"] = dict(skipped=reason)
+            else:
+
+                def npf():
+                    return compiled(rho0, y_j, u_j)
+
+                f, (v_np, g_np) = timed(npf)
+                rec = _check("numpyro_enum", ll_ours, v_np)
+                rec["grad"] = float(g_np)
+                rec["grad_finite"] = bool(np.isfinite(float(g_np)))
+                rec["grad_rel_err"] = abs(float(g_np) - float(g_ours)) / max(
+                    abs(float(g_ours)), 1e-300
+                )
+                rec["grad_agree"] = bool(rec["grad_rel_err"] <= GRAD_RTOL)
+                rec["agree"] = rec["agree"] and rec["grad_agree"]
+                if not rec["grad_agree"]:
+                    print(f"    !! numpyro_enum gradient disagrees with ours: {rec}", flush=True)
+                cell["checks"]["numpyro_enum"] = rec
+                grad_impls["numpyro_enum"] = (npf, f + lower_compile_s)
+
+    # ---- timings (answers checked above)
+    res = run_timings(smooth_impls, args.repeats, args.long_call_s)
+    cell["smoother"].update(res)
+    res = run_timings(grad_impls, args.repeats, args.long_call_s)
+    cell["grad"].update(res)
+    for kind in ("smoother", "grad"):
+        for name, r in cell[kind].items():
+            if "median_s" in r:
+                prev[(name, K)] = (T, r["median_s"])
+
+    # ---- memory of ours (XLA plan for the public call, and sampled peak RSS growth)
+    if args.memory and T >= args.memory_min_T:
+        smooth_jit = jax.jit(functools.partial(smooth, mode="sequential"))
+        cell["smoother_xla_bytes_switchssm"], _, _ = xla_bytes(smooth_jit, params, y_j, u_j)
+        cell["smoother_peak_rss_delta_bytes_switchssm"] = peak_rss_delta(ours_smooth)
+        cell["grad_xla_bytes_switchssm"], _, _ = xla_bytes(ours_vg, rho0, y_j, u_j)
+        cell["grad_peak_rss_delta_bytes_switchssm"] = peak_rss_delta(ours_grad)
+
+    for kind in ("smoother", "grad"):
+        ours = cell[kind]["switchssm"]["median_s"]
+        line = [f"ours {ours * 1e3:.2f} ms"]
+        for name, r in cell[kind].items():
+            if name == "switchssm":
+                continue
+            if "median_s" in r:
+                r["ratio_vs_switchssm"] = r["median_s"] / ours
+                line.append(f"{name} {r['median_s'] * 1e3:.1f} ms (x{r['ratio_vs_switchssm']:.1f})")
+            else:
+                line.append(f"{name} skipped")
+        print(f"    {kind}: " + ", ".join(line), flush=True)
+    return cell
+
+
+# --------------------------------------------------------------------------------------
+# Report
+
+
+def _fmt_ms(r):
+    if r is None:
+        return "-"
+    if "median_s" not in r:
+        return "skipped"
+    return f"{r['median_s'] * 1e3:.3g}"
+
+
+def _e(x):
+    return "-" if x is None else f"{x:.1e}"
+
+
+def _fmt_ratio(r):
+    if r is None or "ratio_vs_switchssm" not in r:
+        return "-"
+    return f"{r['ratio_vs_switchssm']:.1f}x"
+
+
+def best_hmmlearn(sm: dict):
+    cands = [(n, r) for n, r in sm.items() if n.startswith("hmmlearn_") and "median_s" in r]
+    if not cands:
+        return None, None
+    return min(cands, key=lambda nr: nr[1]["median_s"])
+
+
+def evaluate_targets(cells, emission, Tt=10**5):
+    out = []
+    by = {(c["K"], c["T"]): c for c in cells if c["emission"] == emission and c["peers"]}
+
+    def ratio(c, name):
+        if name == "hmmlearn":
+            _, r = best_hmmlearn(c["smoother"])
+        else:
+            r = c["smoother"].get(name)
+        return None if not r or "ratio_vs_switchssm" not in r else r["ratio_vs_switchssm"]
+
+    specs = [
+        (64, "dynamax", 10.0, "K=64: >= 10x faster than dynamax sequential smoother"),
+        (64, "hmmlearn", 5.0, "K=64: >= 5x faster than hmmlearn"),
+        (16, "dynamax", 1.0, "K=16: faster than dynamax sequential smoother"),
+        (16, "hmmlearn", 1.0, "K=16: faster than hmmlearn"),
+    ]
+    for K, peer, need, text in specs:
+        c = by.get((K, Tt))
+        r = ratio(c, peer) if c else None
+        status = "not measured" if r is None else ("met" if r >= need else "MISSED")
+        out.append(dict(target=f"{text} (T={Tt:.0e})", needed=need, ratio=r, status=status))
+    return out
+
+
+def write_markdown(path: Path, result: dict):
+    info = result["machine"]
+    L = []
+    L.append(f"# Exact inference benchmark{' (quick)' if result['quick'] else ''}\n")
+    L.append(
+        f"{info['date_utc']} - jax {info['jax']} ({info['backend']}, x64={info['x64']}), "
+        f"{info['cpu_count']} CPUs ({info['cpu_model']}), load average at start "
+        f"{', '.join(f'{x:.1f}' for x in info['loadavg_start'])}, at end "
+        f"{', '.join(f'{x:.1f}' for x in result['loadavg_end'])}. "
+        f"dynamax {info['dynamax']}, hmmlearn {info['hmmlearn']}, numpyro {info['numpyro']}, "
+        f"funsor {info['funsor']}.\n"
+    )
+    L.append(
+        "All computations in float64. Times are steady-state medians of "
+        f"{result['args']['repeats']} calls (interleaved), in milliseconds; compile time (first "
+        "call minus median) is separate. Ratio = peer time / switchssm time (> 1: switchssm is "
+        "faster). Peers get the (T, 2K) log-likelihood matrix of the equivalent 2K-state HMM "
+        "precomputed; switchssm computes its evidence from the raw observations inside the "
+        f"timed call. Switch probability rho = {RHO}, scalar Gaussian cue.\n"
+    )
+    L.append(
+        f"Answers were checked before timing: log-likelihood relative error <= {LL_RTOL:g}, "
+        f"filtered and smoothed marginals of s and z max abs error <= {MARG_ATOL:g}. "
+        f"All checks passed: **{result['all_checks_pass']}**.\n"
+    )
+    for em in result["emissions"]:
+        cells = [c for c in result["cells"] if c["emission"] == em]
+        L.append(f"\n## Smoother, {em} emission\n")
+        L.append(
+            "| K | T | switchssm ms | compile ms | dynamax ms | ratio | dynamax parallel ms | "
+            "ratio | hmmlearn ms (impl) | ratio | max abs err vs dynamax |"
+        )
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        for c in cells:
+            if not c["peers"]:
+                continue
+            sm = c["smoother"]
+            hn, hr = best_hmmlearn(sm)
+            dyn = c["checks"].get("dynamax", {}).get("marginal_max_abs_err")
+            err = f"{max(dyn.values()):.1e}" if dyn else "-"
+            par = sm.get("dynamax_parallel")
+            par_txt = _fmt_ms(par) if par and "median_s" in par else "skipped"
+            hl_txt = f"{_fmt_ms(hr)} ({hn.split('_', 1)[1]})" if hr else "skipped"
+            L.append(
+                f"| {c['K']} | {c['T']:.0e} | {_fmt_ms(sm['switchssm'])} | "
+                f"{sm['switchssm']['compile_s'] * 1e3:.0f} | {_fmt_ms(sm.get('dynamax'))} | "
+                f"{_fmt_ratio(sm.get('dynamax'))} | {par_txt} | {_fmt_ratio(par)} | {hl_txt} | "
+                f"{_fmt_ratio(hr)} | {err} |"
+            )
+        L.append("\nhmmlearn, both implementations (ms):\n")
+        for c in cells:
+            if c["peers"]:
+                sm = c["smoother"]
+                L.append(
+                    f"- K={c['K']}, T={c['T']:.0e}: scaling {_fmt_ms(sm.get('hmmlearn_scaling'))}, "
+                    f"log {_fmt_ms(sm.get('hmmlearn_log'))}"
+                )
+        L.append(f"\n## Log-likelihood + gradient (w.r.t. switch_prob), {em} emission\n")
+        L.append(
+            "| K | T | switchssm ms | compile ms | NumPyro enum ms | ratio | compile s | "
+            "loglik rel err | grad rel err |"
+        )
+        L.append("|---|---|---|---|---|---|---|---|---|")
+        for c in cells:
+            if not c["peers"]:
+                continue
+            g = c["grad"]
+            npr = g.get("numpyro_enum", {})
+            ck = c["checks"].get("numpyro_enum", {})
+            comp = f"{npr['compile_s']:.1f}" if "compile_s" in npr else "-"
+            L.append(
+                f"| {c['K']} | {c['T']:.0e} | {_fmt_ms(g['switchssm'])} | "
+                f"{g['switchssm']['compile_s'] * 1e3:.0f} | {_fmt_ms(npr)} | {_fmt_ratio(npr)} | "
+                f"{comp} | {_e(ck.get('loglik_rel_err'))} | {_e(ck.get('grad_rel_err'))} |"
+            )
+        L.append(f"\n## switchssm alone, growth in T ({em} emission)\n")
+        L.append(
+            "| K | T | smooth ms | ns/step | smooth XLA MiB | smooth peak RSS MiB | "
+            "grad ms | grad XLA MiB | grad peak RSS MiB |"
+        )
+        L.append("|---|---|---|---|---|---|---|---|---|")
+        for c in cells:
+            sm, g = c["smoother"]["switchssm"], c["grad"]["switchssm"]
+            xs = c.get("smoother_xla_bytes_switchssm", {}).get("total_bytes")
+            xg = c.get("grad_xla_bytes_switchssm", {}).get("total_bytes")
+            rs = c.get("smoother_peak_rss_delta_bytes_switchssm")
+            rg = c.get("grad_peak_rss_delta_bytes_switchssm")
+
+            def mib(b):
+                return "-" if b is None else f"{b / 2**20:.0f}"
+
+            L.append(
+                f"| {c['K']} | {c['T']:.0e} | {_fmt_ms(sm)} | "
+                f"{sm['median_s'] / c['T'] * 1e9:.0f} | "
+                f"{mib(xs)} | {mib(rs)} | {_fmt_ms(g)} | {mib(xg)} | {mib(rg)} |"
+            )
+        lin = result.get("linearity", {}).get(em)
+        if lin:
+            L.append("")
+            for line in lin:
+                L.append(f"- {line}")
+        L.append(f"\n## Targets ({em} emission)\n")
+        for t in result["targets"][em]:
+            r = "-" if t["ratio"] is None else f"{t['ratio']:.1f}x"
+            L.append(f"- {t['target']}: needed {t['needed']:g}x, measured {r} -> **{t['status']}**")
+    skips = []
+    for c in result["cells"]:
+        for kind in ("smoother", "grad"):
+            for n, r in c[kind].items():
+                if "skipped" in r:
+                    skips.append(f"- {c['emission']} K={c['K']} T={c['T']:.0e} {n}: {r['skipped']}")
+    if skips:
+        L.append("\n## Skipped\n")
+        L.extend(skips)
+    if result.get("notes"):
+        L.append("\n## Notes\n")
+        L.extend(f"- {n}" for n in result["notes"])
+    path.write_text("\n".join(L) + "\n")
+
+
+def linearity(cells, emission, Ta=10**5, Tb=10**6):
+    lines = []
+    by = {(c["K"], c["T"]): c for c in cells if c["emission"] == emission}
+    for K in sorted({k for k, _ in by}):
+        a, b = by.get((K, Ta)), by.get((K, Tb))
+        if not a or not b:
+            continue
+        rt = b["smoother"]["switchssm"]["median_s"] / a["smoother"]["switchssm"]["median_s"]
+        rg = b["grad"]["switchssm"]["median_s"] / a["grad"]["switchssm"]["median_s"]
+        s = f"K={K}, T {Ta:.0e} -> {Tb:.0e}: smooth time x{rt:.1f}, grad time x{rg:.1f}"
+        for key, label in (
+            ("smoother_xla_bytes_switchssm", "smooth XLA bytes"),
+            ("grad_xla_bytes_switchssm", "grad XLA bytes"),
+        ):
+            if key in a and key in b:
+                s += f", {label} x{b[key]['total_bytes'] / a[key]['total_bytes']:.1f}"
+        for key, label in (
+            ("smoother_peak_rss_delta_bytes_switchssm", "smooth peak RSS"),
+            ("grad_peak_rss_delta_bytes_switchssm", "grad peak RSS"),
+        ):
+            if a.get(key, 0) >= 16 * 2**20 and b.get(key, 0) >= 16 * 2**20:
+                s += f", {label} x{b[key] / a[key]:.1f}"
+        lines.append(s + f" (T x{Tb // Ta}; linear means about x{Tb // Ta})")
+    return lines
+
+
+# --------------------------------------------------------------------------------------
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="tiny grid for smoke testing (<1 min)")
+    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"), help="output folder")
+    ap.add_argument(
+        "--repeats", type=int, default=None, help="timed calls per cell (default 5, quick 3)"
+    )
+    ap.add_argument("--emissions", default="categorical", help="comma list of categorical,gaussian")
+    ap.add_argument(
+        "--max-call-s",
+        type=float,
+        default=None,
+        help="skip a peer whose predicted call time exceeds this (default 60, quick 5)",
+    )
+    ap.add_argument(
+        "--long-call-s", type=float, default=5.0, help="calls slower than this get 3 repeats"
+    )
+    ap.add_argument(
+        "--mem-cap-gb",
+        type=float,
+        default=None,
+        help="skip a JAX peer whose XLA plan exceeds this (default min(8, 40%% of MemAvailable))",
+    )
+    ap.add_argument(
+        "--no-memory", dest="memory", action="store_false", help="skip memory measurements"
+    )
+    ap.add_argument(
+        "--memory-min-T",
+        type=int,
+        default=None,
+        help="measure memory of ours from this T on (default: largest peer T)",
+    )
+    args = ap.parse_args(argv)
+
+    if args.quick:
+        Ks, Ts, ours_only_Ts = (4,), (300, 3000), (30000,)
+        numpyro_cells = {(4, 300)}
+        args.repeats = args.repeats or 3
+        args.max_call_s = args.max_call_s or 5.0
+    else:
+        Ks, Ts, ours_only_Ts = (16, 64), (10**3, 10**4, 10**5), (10**6,)
+        numpyro_cells = None  # everywhere, subject to the time and memory caps
+        args.repeats = args.repeats or 5
+        args.max_call_s = args.max_call_s or 60.0
+    if args.memory_min_T is None:
+        args.memory_min_T = max(Ts)
+    if args.mem_cap_gb is None:
+        args.mem_cap_gb = round(min(8.0, 0.4 * mem_available_bytes() / 2**30), 1)
+    emissions = [e.strip() for e in args.emissions.split(",") if e.strip()]
+    for e in emissions:
+        if e not in ("categorical", "gaussian"):
+            ap.error(f"unknown emission {e!r}")
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = "exact_quick" if args.quick else "exact"
+    t_start = time.perf_counter()
+    info = machine_info()
+    print(
+        f"bench_exact: jax {info['jax']} {info['backend']}, {info['cpu_count']} CPUs, "
+        f"load {info['loadavg_start']}, mem cap {args.mem_cap_gb} GiB",
+        flush=True,
+    )
+
+    import hashlib
+
+    sources = {
+        rel: hashlib.sha256((REPO / rel).read_bytes()).hexdigest()[:16]
+        for rel in (
+            "switchssm/inference/exact.py",
+            "switchssm/inference/_emissions.py",
+            "switchssm/models/switching.py",
+        )
+    }
+    result = dict(
+        machine=info,
+        source_sha256=sources,
+        quick=args.quick,
+        args=vars(args),
+        grid=dict(K=list(Ks), T=list(Ts), T_switchssm_only=list(ours_only_Ts)),
+        emissions=emissions,
+        tolerances=dict(
+            loglik_rtol=LL_RTOL,
+            marginal_atol=MARG_ATOL,
+            grad_rtol=GRAD_RTOL,
+            finite_difference_rtol=FD_RTOL,
+        ),
+        model=dict(
+            switch_prob=RHO,
+            cue_means=CUE_MEANS.tolist(),
+            cue_scale=CUE_SCALE,
+            num_symbols=NUM_SYMBOLS,
+            gaussian_dim=GAUSS_DIM,
+            gated=False,
+        ),
+        cells=[],
+        notes=[],
+    )
+
+    for em in emissions:
+        for K in Ks:
+            params = make_params(K, em)
+            prev, skipped_kind = {}, {}
+            for T in (*Ts, *ours_only_Ts):
+                with_peers = T in Ts
+                numpyro_here = numpyro_cells is None or (K, T) in numpyro_cells
+                cell = bench_cell(
+                    params, K, T, em, args, prev, skipped_kind, with_peers, numpyro_here
+                )
+                if isinstance(cell, tuple):
+                    result["notes"].append(f"switchssm {em} K={K} T={T:.0e}: {cell[1]}")
+                    continue
+                result["cells"].append(cell)
+
+    oks = []
+    for c in result["cells"]:
+        for v in c["checks"].values():
+            if isinstance(v, dict) and "agree" in v:
+                oks.append(v["agree"])
+            elif isinstance(v, bool):
+                oks.append(v)
+    result["all_checks_pass"] = bool(all(oks))
+    result["targets"] = {em: evaluate_targets(result["cells"], em) for em in emissions}
+    result["linearity"] = {
+        em: linearity(result["cells"], em, Ta=max(Ts), Tb=max(ours_only_Ts)) for em in emissions
+    }
+    result["loadavg_end"] = os.getloadavg()
+    result["wall_s"] = time.perf_counter() - t_start
+
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=1, default=float))
+    write_markdown(out / f"{stem}.md", result)
+    print((out / f"{stem}.md").read_text())
+    print(f"wrote {out / (stem + '.json')} and {out / (stem + '.md')} in {result['wall_s']:.0f} s")
+    return 0 if result["all_checks_pass"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
