@@ -13,6 +13,12 @@ from switchssm.inference.bayes import (
     to_switching_params,
 )
 from switchssm.inference.changepoint import RunLengthPosterior, run_length_filter
+from switchssm.inference.distributed import (
+    replicate,
+    sequence_mesh,
+    shard_sequences,
+    sharded_log_likelihood,
+)
 from switchssm.inference.exact import (
     FilterPosterior,
     SmoothPosterior,
@@ -33,6 +39,10 @@ from switchssm.inference.learn import (
 from switchssm.inference.vmp import VMPPosterior, VMPSmoothPosterior, vmp_filter, vmp_smooth
 
 __all__ = [
+    "replicate",
+    "sequence_mesh",
+    "shard_sequences",
+    "sharded_log_likelihood",
     "BayesFit",
     "Priors",
     "SVIFit",

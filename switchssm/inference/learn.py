@@ -617,6 +617,17 @@ def _unstack(tree, i):
     return jax.tree_util.tree_map(lambda x: x[i], tree)
 
 
+def _place(tree, mesh, replicate: bool = False):
+    """Shard :class:`Sequences` (or replicate a pytree) over ``mesh``; as is if ``None``."""
+    if mesh is None:
+        return tree
+    from switchssm.inference import distributed  # imports this module: import late
+
+    return (
+        distributed.replicate(tree, mesh) if replicate else distributed.shard_sequences(tree, mesh)
+    )
+
+
 # --------------------------------------------------------------------------------------
 # Bijections between constrained parameters and unconstrained coordinates.
 
@@ -856,6 +867,7 @@ def fit_mle(
     key: PRNGKeyArray | None = None,
     init: SwitchingParams | None = None,
     progress: bool = True,
+    mesh=None,
 ) -> FitResult:
     r"""Fit a switching model by maximizing the exact marginal log-likelihood with gradients.
 
@@ -901,6 +913,11 @@ def fit_mle(
         key: ``jax.random`` key for random restarts (needed unless ``init`` covers them all).
         init: starting :class:`~switchssm.models.SwitchingParams` (fixes the structure).
         progress: show a ``tqdm`` progress bar on stderr.
+        mesh: a :class:`jax.sharding.Mesh` with a ``"sequences"`` axis (see
+            :func:`~switchssm.inference.distributed.sequence_mesh`) to shard the sequences
+            across its devices, or ``None`` to run on the default device. Starting points
+            are drawn from the unsharded data, so the result equals the unsharded fit up to
+            the order of the cross-device sums.
 
     Returns:
         :class:`FitResult` (``history`` has the objective after every optimizer step).
@@ -928,6 +945,8 @@ def fit_mle(
     starts = _initial_params(key, data, spec, init, num_restarts)
     thetas = _stack([_to_unconstrained(p) for p in starts])
     n = float(data.num_timesteps)
+    data, metadata_data = _place(data, mesh), data
+    thetas = _place(thetas, mesh, replicate=True)
     hists = []
     with tqdm(
         total=num_steps + num_lbfgs_steps, disable=not progress, desc="fit_mle", leave=False
@@ -950,7 +969,7 @@ def fit_mle(
     history = np.concatenate([*hists, objs[:, None]], axis=1)
     conv = conv & np.isfinite(objs)
     return _finish(
-        "mle", data, spec, prior, params_R, history, conv, lls, objs,
+        "mle", metadata_data, spec, prior, params_R, history, conv, lls, objs,
         num_adam_steps=int(hists[0].shape[1]) if num_steps else 0,
         learning_rate=learning_rate, tol=tol,
     )  # fmt: skip
@@ -998,13 +1017,16 @@ def _gated_posteriors(params: SwitchingParams, y, u, mask):
     The switches are independent a posteriori, :math:`P(z_t = 1 \mid x) = g_t` (the cue-only
     gate), and :math:`y_t` is emitted by a fresh state (``z_t = 1``) or the background state
     (``z_t = 0``), both with posterior :math:`q_t = \operatorname{softmax}(\log\pi + l_t)`;
-    :math:`s_0` is never emitted, so :math:`P(s_0 \mid x) = \pi`. Returns
+    :math:`s_0` is never emitted, so :math:`P(s_0 \mid x) = \pi` (0 for an empty row: a
+    length-0 filler sequence of :func:`~switchssm.inference.distributed.shard_sequences`
+    contributes nothing). Returns
     ``(P(z_t = 1 | x), emission weights w_t(k) = q_t(k), P(s_0 | x), log-likelihood)``.
     """
     g, q, log_norms = gated_gate_and_candidate(params, y, u)
     maskf = mask.astype(q.dtype)
     ll = jnp.sum(jnp.where(mask, log_norms, 0.0))
-    return g * maskf, q * maskf[:, None], params.initial_probs, ll
+    # an empty row (length 0, the filler of a sharded batch) has no s_0 to count
+    return g * maskf, q * maskf[:, None], params.initial_probs * maskf[0], ll
 
 
 def _sequence_stats(params: SwitchingParams, y, u, mask, gated_closed_form: bool = True):
@@ -1124,6 +1146,7 @@ def fit_em(
     key: PRNGKeyArray | None = None,
     init: SwitchingParams | None = None,
     progress: bool = True,
+    mesh=None,
 ) -> FitResult:
     r"""Fit a switching model by expectation-maximization with closed-form M-steps.
 
@@ -1150,7 +1173,7 @@ def fit_em(
 
     Args:
         y, u, num_states, emission, gated, cue, lengths, num_symbols, prior, key, init,
-            progress: as in :func:`fit_mle` (a vector-scale ``init.cue`` is replaced by its
+            progress, mesh: as in :func:`fit_mle` (a vector-scale ``init.cue`` is replaced by its
             root-mean-square scale: EM fits one scale ``tau``).
         num_restarts: number of starting points (``init`` first if given).
         num_iters: maximum EM iterations.
@@ -1180,6 +1203,8 @@ def fit_em(
     init = None if init is None else _as_fitted_structure(init)
     params_R = _stack(_initial_params(key, data, spec, init, num_restarts))
     n = float(data.num_timesteps)
+    data, metadata_data = _place(data, mesh), data
+    params_R = _place(params_R, mesh, replicate=True)
     hist = []
     conv = np.zeros(num_restarts, bool)
     with tqdm(total=num_iters, disable=not progress, desc="fit_em", leave=False) as pbar:
@@ -1197,4 +1222,4 @@ def fit_em(
     if hist:  # the change made by the last M-step
         conv = _relative_change(objs, hist[-1], n) < tol
     conv = conv & np.all(np.isfinite(history), axis=1)
-    return _finish("em", data, spec, prior, params_R, history, conv, lls, objs, tol=tol)
+    return _finish("em", metadata_data, spec, prior, params_R, history, conv, lls, objs, tol=tol)
