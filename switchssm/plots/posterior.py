@@ -27,7 +27,7 @@ def plot_posterior(posterior, y=None, u=None, true_s=None, true_z=None, *, title
     which = "smoothed" if "smoothed_s" in post else "filtered"
     T, K = probs_s.shape
     rows = 3 if y is not None else 2
-    fig, axes = plt.subplots(rows, 1, figsize=(10, 1.6 + 1.7 * rows), sharex=True)
+    fig, axes = plt.subplots(rows, 1, figsize=(11.5, 1.6 + 1.7 * rows), sharex=True)
     ax = iter(np.atleast_1d(axes))
     if y is not None:
         a = next(ax)
@@ -47,7 +47,7 @@ def plot_posterior(posterior, y=None, u=None, true_s=None, true_z=None, *, title
     )
     if true_s is not None:
         a.plot(np.arange(T), np.asarray(true_s), color="C3", lw=0.8, label="true s")
-        a.legend(loc="upper right", fontsize=8)
+        a.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=7, frameon=False)
     a.set_yticks(range(K))
     a.set_ylabel(f"P(s_t | x)\n{which}")
     a = next(ax)
@@ -66,7 +66,7 @@ def plot_posterior(posterior, y=None, u=None, true_s=None, true_z=None, *, title
         a.plot(tz, np.ones_like(tz) * 1.04, "|", color="C3", ms=6, label="true switches")
     a.set_ylim(-0.05, 1.1)
     a.set_xlabel("t")
-    a.legend(loc="upper right", fontsize=7, ncol=3)
+    a.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=7, frameon=False)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
