@@ -343,8 +343,14 @@ def _check(name, ll_ours, ll_peer, marg=None):
     rec = dict(loglik_rel_err=rel)
     if marg is not None:
         rec["marginal_max_abs_err"] = marg
-        tol = {k: (SMOOTHED_ATOL_DYNAMAX if name == "dynamax" and k.startswith("smoothed")
-                   else MARG_ATOL) for k in marg}
+        tol = {
+            k: (
+                SMOOTHED_ATOL_DYNAMAX
+                if name == "dynamax" and k.startswith("smoothed")
+                else MARG_ATOL
+            )
+            for k in marg
+        }
         ok = ok and all(np.isfinite(v) and v <= tol[k] for k, v in marg.items())
     rec["agree"] = ok
     if not ok:

@@ -139,7 +139,7 @@ def bench_em(K, T, args):
     def ours():
         return _em_iteration(params_R, data, prior=prior)
 
-    first, (_, obj) = timed(ours)
+    first, (_, obj, _) = timed(ours)
     ll_ours = float(obj[0])
 
     def ours_fit_em():

@@ -57,8 +57,7 @@ from scipy.optimize import linear_sum_assignment
 
 from switchssm import _arviz
 from switchssm import _validation as V
-from switchssm.inference._emissions import log_evidence, log_switch_probs
-from switchssm.inference.exact import forward_log
+from switchssm.inference.learn import Sequences, _batch_ll
 from switchssm.models.params import (
     CategoricalEmission,
     GaussianCue,
@@ -394,19 +393,13 @@ def _sample_globals(spec: _Spec) -> SwitchingParams:
 def _padded_log_likelihood(params: SwitchingParams, y, u, mask):
     """Sum over sequences of the exact log-likelihood; padded steps contribute exactly 0.
 
-    A step whose log evidence is 0 for every ``(z, s)`` has normalizer
-    :math:`c_t = (1-\\rho) + \\rho = 1`, so masking the evidence to 0 after the last step
-    adds nothing (the filter state after it is never used).
+    A step whose evidence is 1 for every ``(z, s)`` has normalizer
+    :math:`c_t = (1-\rho) + \rho = 1`, so masking the evidence after the last step adds
+    nothing. The probability-space kernel with its forward-backward gradient
+    (:mod:`switchssm.inference._scaled`), falling back to the log-space recursion for the
+    whole batch if a normalizer underflows.
     """
-
-    def one(y_n, u_n, m_n):
-        log_e = log_evidence(params, y_n, u_n)
-        log_e = jnp.where(m_n[:, None, None], log_e, 0.0)
-        _, log_norms = forward_log(jnp.log(params.initial_probs), log_switch_probs(params), log_e)
-        return jnp.sum(log_norms)
-
-    in_u = None if u is None else 0
-    return jnp.sum(jax.vmap(one, in_axes=(0, in_u, 0))(y, u, mask))
+    return jnp.sum(_batch_ll(params, Sequences(y, u, jnp.sum(mask, -1), mask)))
 
 
 def _model(spec: _Spec, data: _Data, likelihood: bool = True):

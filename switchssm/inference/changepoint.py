@@ -172,9 +172,7 @@ def _filter(params: GaussianLatentParams, y, u, num_slots: int):
             cand_m, cand_P, ll = jax.vmap(lambda m, P: _kalman_update(m, P, y_t, C, Rcov))(
                 jnp.concatenate([mu0[None], ms]), jnp.concatenate([S0[None], Ps])
             )
-        cand_lw = jnp.concatenate(
-            [(log_rho + lc_t[1])[None], log_stay + lc_t[0] + logw]
-        ) + ll
+        cand_lw = jnp.concatenate([(log_rho + lc_t[1])[None], log_stay + lc_t[0] + logw]) + ll
         cand_r = jnp.concatenate([jnp.zeros((1,), jnp.int32), jnp.where(rs >= 0, rs + 1, -1)])
 
         log_norm = logsumexp(cand_lw)

@@ -73,6 +73,7 @@ from jax import lax
 from tqdm.std import tqdm
 
 from switchssm import _validation as V
+from switchssm.inference import _scaled
 from switchssm.inference._emissions import log_evidence, log_switch_probs
 from switchssm.inference.exact import (
     backward_log,
@@ -302,7 +303,7 @@ def _masked_log_evidence(params, y, u, mask):
 
 
 def _sequence_log_likelihood(params, y, u, mask):
-    """Log-likelihood of one padded sequence (padded steps contribute exactly 0)."""
+    """Log-likelihood of one padded sequence by the log-space recursion (padded steps add 0)."""
     if params.gated:
         _, _, log_norms = gated_gate_and_candidate(params, y, u)
     else:
@@ -311,10 +312,36 @@ def _sequence_log_likelihood(params, y, u, mask):
     return jnp.sum(jnp.where(mask, log_norms, 0.0))
 
 
-def _batch_ll(params, data: Sequences):
-    return jax.vmap(_sequence_log_likelihood, in_axes=(None, 0, 0, 0))(
+def _fast_sequence_log_likelihood(params, y, u, mask):
+    """``(log-likelihood, ok)`` by the probability-space kernel (:mod:`._scaled`: a
+    forward-backward gradient); ``ok`` False means a normalizer underflowed."""
+    if params.gated:
+        return _sequence_log_likelihood(params, y, u, mask), jnp.array(True)
+    ev = _scaled.evidence(params, y, u, mask)
+    ll, ok = _scaled.log_likelihood(params.initial_probs, ev)
+    return ll, ok > 0
+
+
+def _batch_ll_checked(params, data: Sequences, log_space: bool = False):
+    """Per-sequence log-likelihoods ``(N,)`` and whether all are valid (always True with
+    ``log_space``). For use under an outer ``vmap`` (restarts), where a ``lax.cond`` would
+    run both branches: the caller re-runs with ``log_space=True`` when ``ok`` is False."""
+    if log_space:
+        lls = jax.vmap(_sequence_log_likelihood, in_axes=(None, 0, 0, 0))(
+            params, data.y, data.u, data.mask
+        )
+        return lls, jnp.array(True)
+    lls, ok = jax.vmap(_fast_sequence_log_likelihood, in_axes=(None, 0, 0, 0))(
         params, data.y, data.u, data.mask
     )
+    return lls, jnp.all(ok)
+
+
+def _batch_ll(params, data: Sequences):
+    """Per-sequence log-likelihoods ``(N,)``: the fast kernel, or the log-space recursion for
+    the whole batch if any normalizer underflowed."""
+    lls, ok = _batch_ll_checked(params, data)
+    return lax.cond(ok, lambda: lls, lambda: _batch_ll_checked(params, data, True)[0])
 
 
 _batch_ll_jit = jax.jit(_batch_ll)
@@ -761,22 +788,25 @@ _final_values_jit = jax.jit(_final_values, static_argnames="prior")
 # Maximum likelihood by gradients.
 
 
-def _objective(theta, data, spec, prior):
+def _objective(theta, data, spec, prior, log_space=False):
+    """Log-likelihood (+ log prior) at ``theta``; NaN where the fast kernel underflowed (the
+    optimizer skips such a step and the driver re-runs the chunk with ``log_space``)."""
     params = _to_params(theta, spec.gated)
-    return jnp.sum(_batch_ll(params, data)) + _log_prior(params, prior)
+    lls, ok = _batch_ll_checked(params, data, log_space)
+    return jnp.where(ok, jnp.sum(lls) + _log_prior(params, prior), jnp.nan)
 
 
 def _all_finite(tree):
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
 
 
-@partial(jax.jit, static_argnames=("spec", "prior", "num_inner", "learning_rate"))
-def _adam_chunk(thetas, states, data, *, spec, prior, num_inner, learning_rate):
+@partial(jax.jit, static_argnames=("spec", "prior", "num_inner", "learning_rate", "log_space"))
+def _adam_chunk(thetas, states, data, *, spec, prior, num_inner, learning_rate, log_space):
     opt = optax.adam(learning_rate)
     n = jnp.sum(data.mask)
 
     def loss(theta):  # per-step negative objective: step size independent of data size
-        return -_objective(theta, data, spec, prior) / n
+        return -_objective(theta, data, spec, prior, log_space) / n
 
     def one(theta, state):
         def body(carry, _):
@@ -796,13 +826,13 @@ def _adam_chunk(thetas, states, data, *, spec, prior, num_inner, learning_rate):
     return jax.vmap(one)(thetas, states)
 
 
-@partial(jax.jit, static_argnames=("spec", "prior", "num_inner"))
-def _lbfgs_chunk(thetas, states, data, *, spec, prior, num_inner):
+@partial(jax.jit, static_argnames=("spec", "prior", "num_inner", "log_space"))
+def _lbfgs_chunk(thetas, states, data, *, spec, prior, num_inner, log_space):
     opt = optax.lbfgs()
     n = jnp.sum(data.mask)
 
     def loss(theta):
-        return -_objective(theta, data, spec, prior) / n
+        return -_objective(theta, data, spec, prior, log_space) / n
 
     value_and_grad = optax.value_and_grad_from_state(loss)
 
@@ -826,13 +856,23 @@ def _lbfgs_chunk(thetas, states, data, *, spec, prior, num_inner):
 
 
 def _run_optimizer(chunk_fn, init_fn, thetas, data, num_steps, tol, scale, pbar, window, **kw):
-    """Run ``chunk_fn`` in chunks until ``num_steps`` or every restart has converged."""
+    """Run ``chunk_fn`` in chunks until ``num_steps`` or every restart has converged.
+
+    Chunks run on the fast probability-space kernel; a chunk that produced a NaN objective
+    (an underflowed normalizer, or a genuinely bad step) is re-run from its start with the
+    log-space recursions, which are then kept for the rest of the fit.
+    """
     states = jax.vmap(init_fn)(thetas)
     hist, done = [], 0
     conv = np.zeros(jax.tree_util.tree_leaves(thetas)[0].shape[0], bool)
+    log_space = False
     while done < num_steps:
         inner = min(_CHUNK, num_steps - done)
-        thetas, states, h = chunk_fn(thetas, states, data, num_inner=inner, **kw)
+        out = chunk_fn(thetas, states, data, num_inner=inner, log_space=log_space, **kw)
+        if not log_space and not np.all(np.isfinite(np.asarray(out[2]))):
+            log_space = True
+            out = chunk_fn(thetas, states, data, num_inner=inner, log_space=True, **kw)
+        thetas, states, h = out
         h = np.asarray(h)
         hist.append(h)
         done += inner
@@ -876,7 +916,8 @@ def fit_mle(
         \;[+ \log p(\theta)],
 
     computed by the :math:`O(TK)` forward pass (the gated model's closed form needs no scan)
-    on padded, masked sequences, differentiated by ``jax.grad`` in unconstrained coordinates
+    on padded, masked sequences, with its forward-backward gradient (a custom VJP; chunks whose
+    normalizers underflow are re-run in log space) in unconstrained coordinates
     (``pi``, ``B`` rows: softmax of logits; ``rho``: sigmoid; covariance: :math:`LL^\top`
     with a softplus diagonal; cue scale: softplus). ``num_steps`` Adam steps on the per-step
     objective (objective / total steps, so ``learning_rate`` does not depend on the data
@@ -993,22 +1034,31 @@ class _Stats(NamedTuple):
     cue_second: Array  # () sum_tz P(z_t = z) |u_t - m_old_z|^2
 
 
-def _posteriors(params: SwitchingParams, y, u, mask):
-    r"""Smoothed joint ``xi (T, 2, K)``, ``P(s_0 | x) (K,)`` and the log-likelihood.
+def _posteriors(params: SwitchingParams, y, u, mask, log_space: bool = False):
+    r"""Smoothed joint ``xi (T, 2, K)``, ``P(s_0 | x) (K,)``, the log-likelihood and ``ok``.
 
     :math:`P(s_0 = k \mid x) = \xi_1(0, k) + P(z_1 = 1 \mid x)\, \pi_k`. Padded steps have
-    zero weight in ``xi``.
+    zero weight in ``xi``. The probability-space kernel (:mod:`._scaled`) unless
+    ``log_space``; ``ok`` False means one of its normalizers underflowed.
     """
-    log_e = _masked_log_evidence(params, y, u, mask)
-    log_pi = jnp.log(params.initial_probs)
-    log_rho2 = log_switch_probs(params)
-    log_joint, log_norms = forward_log(log_pi, log_rho2, log_e)
-    log_filtered_s = jnp.logaddexp(log_joint[:, 0], log_joint[:, 1])
-    log_beta = backward_log(log_pi, log_rho2, log_e)
-    xi = jnp.exp(smoothed_joint_log(log_pi, log_rho2, log_e, log_filtered_s, log_beta))
+    if log_space:
+        log_e = _masked_log_evidence(params, y, u, mask)
+        log_pi = jnp.log(params.initial_probs)
+        log_rho2 = log_switch_probs(params)
+        log_joint, log_norms = forward_log(log_pi, log_rho2, log_e)
+        log_filtered_s = jnp.logaddexp(log_joint[:, 0], log_joint[:, 1])
+        log_beta = backward_log(log_pi, log_rho2, log_e)
+        xi = jnp.exp(smoothed_joint_log(log_pi, log_rho2, log_e, log_filtered_s, log_beta))
+        ll, ok = jnp.sum(jnp.where(mask, log_norms, 0.0)), jnp.array(True)
+    else:
+        ev = _scaled.evidence(params, y, u, mask)
+        sm = _scaled.smoother(params.initial_probs, ev)
+        xi1 = ev.dense()[1] * sm.b / sm.nu[:, None]
+        xi = jnp.stack([sm.smoothed_s - xi1, xi1], axis=1)
+        ll, ok = sm.log_likelihood, sm.ok
     xi = jnp.where(mask[:, None, None], xi, 0.0)
     s0 = xi[0, 0] + xi[0, 1].sum() * params.initial_probs
-    return xi, s0, jnp.sum(jnp.where(mask, log_norms, 0.0))
+    return xi, s0, ll, ok
 
 
 def _gated_posteriors(params: SwitchingParams, y, u, mask):
@@ -1029,17 +1079,21 @@ def _gated_posteriors(params: SwitchingParams, y, u, mask):
     return g * maskf, q * maskf[:, None], params.initial_probs * maskf[0], ll
 
 
-def _sequence_stats(params: SwitchingParams, y, u, mask, gated_closed_form: bool = True):
-    """Expected sufficient statistics of one padded sequence, and its log-likelihood."""
+def _sequence_stats(
+    params: SwitchingParams, y, u, mask, gated_closed_form: bool = True, log_space: bool = False
+):
+    """Expected sufficient statistics of one padded sequence, its log-likelihood and ``ok``
+    (False if the probability-space kernel underflowed: re-run with ``log_space``)."""
     em = params.emission
     maskf = mask.astype(params.initial_probs.dtype)
+    ok = jnp.array(True)
     if params.gated and gated_closed_form:
         pz1, w, s0, ll = _gated_posteriors(params, y, u, mask)
         pz0 = maskf - pz1
         # s_0 plus fresh draws (g_t q_t) plus background draws ((1 - g_t) q_t)
         pi_counts = s0 + w.sum(0)
     else:
-        xi, s0, ll = _posteriors(params, y, u, mask)
+        xi, s0, ll, ok = _posteriors(params, y, u, mask, log_space)
         pz1 = xi[:, 1].sum(-1)
         pz0 = xi[:, 0].sum(-1)
         pi_counts = s0 + xi[:, 1].sum(0)
@@ -1068,7 +1122,7 @@ def _sequence_stats(params: SwitchingParams, y, u, mask, gated_closed_form: bool
     else:
         cue_w, cue_1, cue_2 = jnp.zeros(2), jnp.zeros((2, 1)), jnp.zeros(())
     stats = _Stats(maskf.sum(), pz1.sum(), pi_counts, w.sum(0), first, second, cue_w, cue_1, cue_2)
-    return stats, ll
+    return stats, ll, ok
 
 
 def _safe_normalize(counts, old, axis=-1):
@@ -1104,20 +1158,23 @@ def _m_step(params: SwitchingParams, st: _Stats, prior: Prior) -> SwitchingParam
     return SwitchingParams(pi, rho, em, cue, gated=params.gated)
 
 
-def _expected_stats(params, data: Sequences):
-    stats, ll = jax.vmap(_sequence_stats, in_axes=(None, 0, 0, 0))(
-        params, data.y, data.u, data.mask
-    )
-    return jax.tree_util.tree_map(lambda x: x.sum(0), stats), ll.sum()
+def _expected_stats(params, data: Sequences, log_space: bool = False):
+    stats, ll, ok = jax.vmap(
+        partial(_sequence_stats, log_space=log_space), in_axes=(None, 0, 0, 0)
+    )(params, data.y, data.u, data.mask)
+    return jax.tree_util.tree_map(lambda x: x.sum(0), stats), ll.sum(), jnp.all(ok)
 
 
-@partial(jax.jit, static_argnames="prior")
-def _em_iteration(params_R, data, *, prior):
+@partial(jax.jit, static_argnames=("prior", "log_space"))
+def _em_iteration(params_R, data, *, prior, log_space=False):
+    """One EM step for every restart: ``(new params, objective at the old ones, ok)``."""
+
     def one(params):
-        stats, ll = _expected_stats(params, data)
-        return _m_step(params, stats, prior), ll + _log_prior(params, prior)
+        stats, ll, ok = _expected_stats(params, data, log_space)
+        return _m_step(params, stats, prior), ll + _log_prior(params, prior), ok
 
-    return jax.vmap(one)(params_R)
+    new, obj, ok = jax.vmap(one)(params_R)
+    return new, obj, jnp.all(ok)
 
 
 def _as_fitted_structure(params: SwitchingParams) -> SwitchingParams:
@@ -1151,7 +1208,8 @@ def fit_em(
     r"""Fit a switching model by expectation-maximization with closed-form M-steps.
 
     E-step: the exact smoothed joint :math:`\xi_t(z, k) = P(z_t = z, s_t = k \mid x)` of every
-    sequence (normalized log-space forward-backward, :math:`O(TK)`), and
+    sequence (normalized probability-space forward-backward, :math:`O(TK)`, re-run in log
+    space if a normalizer underflows), and
     :math:`P(s_0 \mid x) = \xi_1(0, \cdot) + P(z_1 = 1 \mid x)\,\pi`. M-step: weighted counts
     and moments (module docstring): ``rho`` the expected switch fraction, ``pi`` the expected
     ``s_0`` plus fresh-draw occupancy, ``B`` / Gaussian means and shared covariance from the
@@ -1208,8 +1266,13 @@ def fit_em(
     hist = []
     conv = np.zeros(num_restarts, bool)
     with tqdm(total=num_iters, disable=not progress, desc="fit_em", leave=False) as pbar:
+        log_space = False
         for _ in range(num_iters):
-            params_R, obj = _em_iteration(params_R, data, prior=prior)
+            new, obj, ok = _em_iteration(params_R, data, prior=prior, log_space=log_space)
+            if not ok:  # a normalizer underflowed: exact log-space E-steps from here on
+                log_space = True
+                new, obj, _ = _em_iteration(params_R, data, prior=prior, log_space=True)
+            params_R = new
             hist.append(np.asarray(obj))
             pbar.update(1)
             pbar.set_postfix(best=f"{np.nanmax(hist[-1]):.6g}", refresh=False)

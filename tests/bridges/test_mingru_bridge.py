@@ -38,9 +38,9 @@ from switchssm.bridges.mingru import (
     sufficient_statistics,
 )
 from switchssm.inference import filter as exact_filter
+from switchssm.inference.brute_force import brute_force
 from switchssm.models import CategoricalEmission, GaussianCue, GaussianEmission, SwitchingParams
 from switchssm.rnn import MinGRUParams
-from switchssm.inference.brute_force import brute_force
 
 EXACT = 1e-10
 GAP = 1e-4

@@ -50,8 +50,13 @@ def _make_params(rng, K, D, rho=0.3, gated=False, cue=None):
 
 
 def _np(p):
-    return (np.asarray(p.initial_mean), np.asarray(p.initial_cov),
-            np.asarray(p.emission_matrix), np.asarray(p.emission_cov), float(p.switch_prob))
+    return (
+        np.asarray(p.initial_mean),
+        np.asarray(p.initial_cov),
+        np.asarray(p.emission_matrix),
+        np.asarray(p.emission_cov),
+        float(p.switch_prob),
+    )
 
 
 def _cue_logpdf(p, u, z):
@@ -83,9 +88,9 @@ def _pattern_gaussian(p, z, y, t):
     cov_x = np.kron(np.eye(n_var), S0)
     A_y = np.zeros((t * D, n_var * K))
     for tau in range(t):
-        A_y[tau * D:(tau + 1) * D, src[tau] * K:(src[tau] + 1) * K] = C
+        A_y[tau * D : (tau + 1) * D, src[tau] * K : (src[tau] + 1) * K] = C
     A_s = np.zeros((K, n_var * K))
-    A_s[:, int(seg[t - 1]) * K:(int(seg[t - 1]) + 1) * K] = np.eye(K)
+    A_s[:, int(seg[t - 1]) * K : (int(seg[t - 1]) + 1) * K] = np.eye(K)
     m_y = A_y @ mean_x
     S_yy = A_y @ cov_x @ A_y.T + np.kron(np.eye(t), R)
     S_sy = A_s @ cov_x @ A_y.T
@@ -213,9 +218,15 @@ def sequences():
     pruning, theory, long-sequence and sampler-statistics tests to keep compilations few."""
     out = {}
     for gated in (False, True):
-        p = GaussianLatentParams(np.zeros(2), np.eye(2), np.array([[1.0, 0.5]]),
-                                 0.3 * np.eye(1), 0.1, cue=GaussianCue(np.array([0.0, 1.0]), 0.35),
-                                 gated=gated)
+        p = GaussianLatentParams(
+            np.zeros(2),
+            np.eye(2),
+            np.array([[1.0, 0.5]]),
+            0.3 * np.eye(1),
+            0.1,
+            cue=GaussianCue(np.array([0.0, 1.0]), 0.35),
+            gated=gated,
+        )
         y, u, s, z = sample_gaussian_latent(jax.random.PRNGKey(1), p, 2000)
         out[gated] = (p, *(np.asarray(a) for a in (y, u, s, z)))
     return out
@@ -352,8 +363,13 @@ def test_bad_inputs_raise(rng):
 
 
 def test_params_validation_names_the_field(rng):
-    good = dict(initial_mean=np.zeros(2), initial_cov=np.eye(2), emission_matrix=np.ones((3, 2)),
-                emission_cov=np.eye(3), switch_prob=0.2)
+    good = dict(
+        initial_mean=np.zeros(2),
+        initial_cov=np.eye(2),
+        emission_matrix=np.ones((3, 2)),
+        emission_cov=np.eye(3),
+        switch_prob=0.2,
+    )
     GaussianLatentParams(**good)
     bad = [
         ("initial_mean", np.zeros((2, 1))),

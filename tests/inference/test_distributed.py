@@ -94,17 +94,18 @@ def test_empty_rows_contribute_exactly_zero(which):
             params, d.y, d.u, d.mask, closed_form
         )
 
-    st_pad, ll_pad = stats(padded)
+    st_pad, ll_pad, _ = stats(padded)
     # every statistic and the log-likelihood of an empty row is exactly 0
     for leaf in jax.tree_util.tree_leaves(st_pad):
         np.testing.assert_array_equal(np.asarray(leaf)[len(LENGTHS) :], 0.0)
     np.testing.assert_array_equal(np.asarray(ll_pad)[len(LENGTHS) :], 0.0)
     np.testing.assert_array_equal(np.asarray(_batch_ll(params, padded))[len(LENGTHS) :], 0.0)
-    # and the real rows are untouched
-    st, ll = stats(data)
+    # and the real rows are untouched, up to the last bit: a batch of another size is
+    # vectorized differently by XLA, so sums may round differently (seen: 1 ulp)
+    st, ll, _ = stats(data)
     for a, b in zip(jax.tree_util.tree_leaves(st), jax.tree_util.tree_leaves(st_pad), strict=True):
-        np.testing.assert_array_equal(np.asarray(b)[: len(LENGTHS)], np.asarray(a))
-    np.testing.assert_array_equal(np.asarray(ll_pad)[: len(LENGTHS)], np.asarray(ll))
+        np.testing.assert_allclose(np.asarray(b)[: len(LENGTHS)], np.asarray(a), rtol=1e-14)
+    np.testing.assert_allclose(np.asarray(ll_pad)[: len(LENGTHS)], np.asarray(ll), rtol=1e-14)
 
 
 def test_one_device_matches_unsharded():

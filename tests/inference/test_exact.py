@@ -10,6 +10,7 @@ from scipy import stats
 from scipy.special import expit, logit, logsumexp
 
 from switchssm.inference import filter, log_likelihood, posterior_sample, smooth
+from switchssm.inference.brute_force import brute_force, cue_loglik, emission_loglik
 from switchssm.models import (
     CategoricalEmission,
     GaussianCue,
@@ -17,7 +18,6 @@ from switchssm.models import (
     SwitchingParams,
     sample,
 )
-from switchssm.inference.brute_force import brute_force, cue_loglik, emission_loglik
 
 ATOL = 1e-10  # float64 sums of at most a few thousand path weights
 

@@ -15,6 +15,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.special import logsumexp
 
 from switchssm.inference import log_likelihood
+from switchssm.inference.brute_force import brute_force
 from switchssm.inference.exact import forward_log
 from switchssm.inference.learn import (
     Prior,
@@ -159,11 +160,15 @@ def test_smoothed_joint_and_initial_state_posterior_match_brute_force(gated, rng
     mask = np.array([True] * T + [False] * 2)
     y_pad = np.concatenate([y, [0, 0]])
     u_pad = np.concatenate([u, [0.0, 0.0]])
-    xi, s0, ll = jax.jit(_posteriors)(params, y_pad, u_pad, mask)
-    np.testing.assert_allclose(xi[:T], xi_ref, atol=1e-12)
-    np.testing.assert_allclose(xi[T:], 0.0)
-    np.testing.assert_allclose(s0, s0_ref, atol=1e-12)
-    np.testing.assert_allclose(ll, logsumexp(logp), rtol=1e-12)
+    for log_space in (False, True):  # the probability-space kernel and the log-space one
+        xi, s0, ll, ok = jax.jit(_posteriors, static_argnums=4)(
+            params, y_pad, u_pad, mask, log_space
+        )
+        assert ok
+        np.testing.assert_allclose(xi[:T], xi_ref, atol=1e-12)
+        np.testing.assert_allclose(xi[T:], 0.0)
+        np.testing.assert_allclose(s0, s0_ref, atol=1e-12)
+        np.testing.assert_allclose(ll, logsumexp(logp), rtol=1e-12)
 
 
 def test_gated_closed_form_e_step_equals_forward_backward(rng):
@@ -171,18 +176,21 @@ def test_gated_closed_form_e_step_equals_forward_backward(rng):
     expected statistics as the general forward-backward route (checked above by brute force)."""
     from switchssm.inference.learn import _sequence_stats
 
-    stats = jax.jit(_sequence_stats, static_argnums=4)
+    stats = jax.jit(_sequence_stats, static_argnums=(4, 5))
     mask = np.array([True] * 6 + [False] * 2)
     for params in (GAUSS_GATED, CAT.replace(gated=True)):
         if isinstance(params.emission, CategoricalEmission):
             y, u = rng.integers(0, 4, size=8), rng.normal(size=8)
         else:
             y, u = rng.normal(size=(8, 2)), rng.normal(size=(8, 2))
-        fast, ll_fast = stats(params, y, u, mask, True)
-        slow, ll_slow = stats(params, y, u, mask, False)
-        np.testing.assert_allclose(ll_fast, ll_slow, rtol=1e-12)
-        for name, a, b in zip(fast._fields, fast, slow, strict=True):
-            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12, err_msg=name)
+        fast, ll_fast, _ = stats(params, y, u, mask, True, False)
+        # the scan E-step by the probability-space kernel and by the log-space recursions
+        for log_space in (False, True):
+            slow, ll_slow, ok = stats(params, y, u, mask, False, log_space)
+            assert ok
+            np.testing.assert_allclose(ll_fast, ll_slow, rtol=1e-12)
+            for name, a, b in zip(fast._fields, fast, slow, strict=True):
+                np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12, err_msg=name)
 
 
 # --------------------------------------------------------------------------------------
@@ -432,3 +440,21 @@ def test_bad_input_other_entry_points():
         batch_log_likelihood("params", y)
     with pytest.raises(ValueError, match="y\\[0\\]"):
         batch_log_likelihood(CAT, [np.array([0, 4])], [np.zeros(2)])
+
+
+def test_fits_switch_to_log_space_when_the_kernel_underflows():
+    """rho = 0 and observations 60 sd apart: the probability-space kernel underflows at the
+    first step. fit_em and fit_mle must detect it and continue with the exact log-space
+    recursions: EM's first objective is the brute-force log-likelihood, and both stay
+    finite."""
+    means = np.array([[0.0], [60.0]])
+    init = SwitchingParams(np.array([0.5, 0.5]), 0.0, GaussianEmission(means, np.eye(1)))
+    y = np.array([[0.0], [60.0], [0.0], [0.1], [59.0]])
+    ref = float(brute_force(init, y)["log_likelihood"])
+    assert np.isfinite(ref)
+    em = fit_em(y, emission="gaussian", init=init, num_restarts=1, num_iters=3, progress=False)
+    np.testing.assert_allclose(em.history[0, 0], ref, rtol=1e-12)
+    assert np.all(np.isfinite(em.history))
+    mle = fit_mle(y, emission="gaussian", init=init.replace(switch_prob=1e-300), num_restarts=1,
+                  num_steps=3, num_lbfgs_steps=0, progress=False)  # fmt: skip
+    assert np.all(np.isfinite(mle.history))

@@ -10,6 +10,7 @@ from scipy import optimize
 from scipy.special import expit, logit, logsumexp, softmax
 
 from switchssm.inference import filter, smooth
+from switchssm.inference.brute_force import cue_loglik, emission_loglik, path_log_joint
 from switchssm.inference.vmp import vmp_filter, vmp_smooth
 from switchssm.models import (
     CategoricalEmission,
@@ -17,7 +18,6 @@ from switchssm.models import (
     GaussianEmission,
     SwitchingParams,
 )
-from switchssm.inference.brute_force import cue_loglik, emission_loglik, path_log_joint
 
 
 def make_params(rng, K=2, gated=False, emission="categorical", cue="scalar", sep=1.5, rho=0.3):

@@ -1,0 +1,305 @@
+r"""Probability-space forward-backward kernels for the switching chain (the fast path).
+
+Used by :mod:`switchssm.inference.exact`, :mod:`~switchssm.inference.learn` and
+:mod:`~switchssm.inference.bayes`. With the evidence of step :math:`t` rescaled by a positive
+constant :math:`S_t = \exp(\text{log\_shift}_t)`,
+
+.. math::
+
+    d_t(k) = (1-\rho)\, e_t(0, k) / S_t, \qquad w_t(k) = \rho\, \pi_k\, e_t(1, k) / S_t,
+
+the forward recursion is :math:`a_t = \alpha_{t-1} \odot d_t + w_t`, :math:`c_t = \sum_k
+a_t(k)`, :math:`\alpha_t = a_t / c_t` (:math:`\alpha_0 = \pi`), and
+:math:`\log P(x_{1:T}) = \sum_t \log c_t + \sum_t \text{log\_shift}_t`. The backward
+recursion is its transpose, :math:`b_{t-1} = d_t \odot b_t + r_t`,
+:math:`r_t = \langle w_t, b_t\rangle` (:math:`b_T = 1`), normalized at every step by an
+arbitrary positive constant. One step costs :math:`O(K)`: one reduction forward, two
+backward.
+
+Smoothed marginals and the gradient share one expression. With
+:math:`\nu_t = \sum_k a_t(k) b_t(k) = c_t \langle \alpha_t, b_t\rangle`,
+
+.. math::
+
+    P(s_t = k \mid x) = \alpha_t(k) b_t(k) / \langle \alpha_t, b_t\rangle, \qquad
+    P(z_t = 1 \mid x) = r_t / \nu_t, \qquad
+    P(z_t = 1, s_t = k \mid x) = w_t(k)\, b_t(k) / \nu_t,
+
+and, because :math:`\log P` is multilinear in :math:`(\alpha_0, d_{1:T}, w_{1:T})`,
+:math:`\partial \log P / \partial d_t(k) = \alpha_{t-1}(k) b_t(k) / \nu_t`,
+:math:`\partial \log P / \partial w_t(k) = b_t(k) / \nu_t` and
+:math:`\partial \log P / \partial \alpha_0(k) = d_1(k) b_1(k) / \nu_1`: the custom VJP of
+:func:`log_likelihood` is one backward scan, not reverse mode through the forward scan.
+
+The always-emitting model factorizes :math:`e_t(z, k) = P(y_t \mid k)\, P(u_t \mid z)`, so
+:class:`Evidence` stores a table of emission likelihoods (for a categorical emission the
+``(V, K)`` matrix itself, gathered inside the scan) and a ``(T, 2)`` cue factor instead of
+two ``(T, K)`` arrays: on CPU the cost of these kernels is memory traffic and per-step
+overhead, not arithmetic (``benchmarks/README.md``).
+
+Every result carries ``ok``: False if a normalizer fell below the smallest normal float (an
+observation with probability below :math:`10^{-308}` relative to the alternatives); callers
+then use the exact log-space recursions of :mod:`switchssm.inference.exact`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from switchssm.inference._emissions import log_evidence
+from switchssm.models.params import CategoricalEmission, SwitchingParams
+from switchssm.types import Array, Bool, Float, Int
+
+
+class Evidence(NamedTuple):
+    r"""Rescaled evidence of one sequence, factorized (module docstring).
+
+    ``d_t = keep * cue[t, 0] * row_t`` and ``w_t = fresh * cue[t, 1] * row_t`` with
+    ``row_t = table[index[t]]`` (a categorical emission: ``table`` holds :math:`P(y=v \mid
+    k)`, gathered inside the scan) or ``row_t = table[t]`` when ``index`` is None (a Gaussian
+    emission). The gated model, whose copy row is the background likelihood shared by all
+    states, stores ``(d_t, w_t)`` directly: ``table`` of shape ``(T, 2, K)``.
+
+    Attributes:
+        keep: ``()``, :math:`1 - \rho`.
+        fresh: ``(K,)``, :math:`\rho \pi`.
+        table: ``(N, K)`` rows of emission likelihoods, ``(T, K)``, or ``(T, 2, K)``.
+        index: ``(T,)`` int32 row of ``table`` per step, or None.
+        cue: ``(T, 2)`` rescaled cue likelihoods :math:`P(u_t \mid z) / S^u_t` (ones
+            without a cue).
+        log_shift: ``(T,)``, :math:`\log S_t`.
+    """
+
+    keep: Float[Array, ""]
+    fresh: Float[Array, " K"]
+    table: Array
+    index: Int[Array, " T"] | None
+    cue: Float[Array, "T 2"]
+    log_shift: Float[Array, " T"]
+
+    def scan_inputs(self):
+        """Per-step inputs for ``lax.scan`` (``(row or index, cue)``)."""
+        return (self.table if self.index is None else self.index), self.cue
+
+    def step(self, x_t, cue_t):
+        """``(d_t, w_t)`` from one step's scan inputs."""
+        row = x_t if self.index is None else self.table[x_t]
+        if row.ndim == 2:  # dense (T, 2, K) table
+            return row[0], row[1]
+        return (self.keep * cue_t[0]) * row, (self.fresh * cue_t[1]) * row
+
+    def rows(self):
+        return self.table if self.index is None else self.table[self.index]
+
+    def dense(self):
+        """``(d, w)``, each ``(T, K)`` (materialized: used off the hot path)."""
+        rows = self.rows()
+        if rows.ndim == 3:
+            return rows[:, 0], rows[:, 1]
+        return (self.keep * self.cue[:, :1]) * rows, (self.fresh * self.cue[:, 1:]) * rows
+
+    def fresh_total(self) -> Float[Array, " T"]:
+        """``sum_k w_t(k)``, ``(T,)``, without materializing ``w``."""
+        if self.table.ndim == 3:
+            return jnp.sum(self.table[:, 1], -1)
+        rows_fresh = self.table @ self.fresh
+        return self.cue[:, 1] * (rows_fresh if self.index is None else rows_fresh[self.index])
+
+
+def _shift(x, axis):
+    """Per-row maximum for rescaling, 0 where a row has no finite entry; no gradient (the
+    rescaled result does not depend on it)."""
+    m = jnp.max(x, axis=axis)
+    return lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0.0))
+
+
+def evidence(params: SwitchingParams, y, u=None, mask=None) -> Evidence:
+    """:class:`Evidence` of ``(y, u)`` under ``params``; steps where ``mask`` is False get
+    evidence 1 (they add exactly 0 to the log-likelihood)."""
+    rho = params.switch_prob
+    pi = params.initial_probs
+    T = jnp.shape(y)[0]
+    dtype = pi.dtype
+    if params.gated:
+        log_e = log_evidence(params, y, u)
+        if mask is not None:
+            log_e = jnp.where(mask[:, None, None], log_e, 0.0)
+        shift = _shift(log_e, axis=(1, 2))
+        e = jnp.exp(log_e - shift[:, None, None])
+        table = jnp.stack([(1.0 - rho) * e[:, 0], (rho * pi) * e[:, 1]], axis=1)
+        return Evidence(1.0 - rho, rho * pi, table, None, jnp.ones((T, 2), dtype), shift)
+    em = params.emission
+    yp = em.prepare(y)
+    if isinstance(em, CategoricalEmission):
+        # rows 0..V-1: P(y = v | k); row V: evidence 1 for masked steps
+        table = jnp.concatenate([em.probs.T, jnp.ones((1, pi.shape[0]), dtype)], axis=0)
+        index = yp if mask is None else jnp.where(mask, yp, em.num_symbols)
+        shift = jnp.zeros((T,), dtype)
+    else:
+        lp = em.log_prob(yp)
+        shift = _shift(lp, axis=-1)
+        table = jnp.exp(lp - shift[:, None])
+        if mask is not None:
+            table = jnp.where(mask[:, None], table, 1.0)
+        index = None
+    if params.cue is not None:
+        lc = params.cue.log_prob(u)
+        cshift = _shift(lc, axis=-1)
+        cue = jnp.exp(lc - cshift[:, None])
+        shift = shift + cshift
+    else:
+        cue = jnp.ones((T, 2), dtype)
+    if mask is not None:
+        cue = jnp.where(mask[:, None], cue, 1.0)
+        shift = jnp.where(mask, shift, 0.0)
+    if index is not None:
+        index = index.astype(jnp.int32)
+    return Evidence(1.0 - rho, rho * pi, table, index, cue, shift)
+
+
+def _safe(x):
+    tiny = jnp.finfo(x.dtype).tiny
+    ok = x >= tiny  # False for NaN too
+    return jnp.where(ok, x, 1.0), ok
+
+
+def forward(alpha0, ev: Evidence):
+    """Normalized forward pass: ``(alpha (T, K), c (T,), ok)``."""
+
+    def step(alpha, inp):
+        d_t, w_t = ev.step(*inp)
+        a = alpha * d_t + w_t
+        c = jnp.sum(a)
+        new = a / _safe(c)[0]
+        return new, (new, c)
+
+    _, (alpha, c) = lax.scan(step, alpha0, ev.scan_inputs())
+    c, ok = _safe(c)
+    return alpha, c, jnp.all(ok)
+
+
+def backward(ev: Evidence):
+    """Backward messages ``b (T, K)`` (each up to a positive constant; ``b_T = 1``) and
+    ``r_t = <w_t, b_t>`` ``(T,)`` on the same scale."""
+
+    def step(b, inp):
+        d_t, w_t = ev.step(*inp)
+        r = jnp.sum(w_t * b)
+        nb = d_t * b + r
+        return nb / _safe(jnp.sum(nb))[0], (b, r)
+
+    one = jnp.ones(ev.fresh.shape, ev.cue.dtype)
+    _, (b, r) = lax.scan(step, one, ev.scan_inputs(), reverse=True)
+    return b, r
+
+
+class Filtered(NamedTuple):
+    log_likelihood: Float[Array, ""]
+    alpha: Float[Array, "T K"]
+    filtered_z: Float[Array, " T"]
+    c: Float[Array, " T"]
+    ok: Bool[Array, ""]
+
+
+def filter_(alpha0, ev: Evidence) -> Filtered:
+    """Log-likelihood, :math:`\\alpha_t = P(s_t \\mid x_{1:t})`, :math:`P(z_t=1 \\mid x_{1:t})`."""
+    alpha, c, ok = forward(alpha0, ev)
+    ll = jnp.sum(jnp.log(c)) + jnp.sum(ev.log_shift)
+    return Filtered(ll, alpha, ev.fresh_total() / c, c, ok)
+
+
+class Smoothed(NamedTuple):
+    """Outputs of :func:`smoother` (``ok`` False: use the log-space recursions)."""
+
+    log_likelihood: Float[Array, ""]
+    filtered_s: Float[Array, "T K"]
+    filtered_z: Float[Array, " T"]
+    smoothed_s: Float[Array, "T K"]
+    smoothed_z: Float[Array, " T"]
+    b: Float[Array, "T K"]
+    nu: Float[Array, " T"]
+    ok: Bool[Array, ""]
+
+
+def smoother(alpha0, ev: Evidence) -> Smoothed:
+    """Forward-backward in probability space (module docstring)."""
+    f = filter_(alpha0, ev)
+    b, r = backward(ev)
+    ab, ok_b = _safe(jnp.sum(f.alpha * b, -1))
+    nu = f.c * ab
+    return Smoothed(
+        f.log_likelihood, f.alpha, f.filtered_z, f.alpha * b / ab[:, None], r / nu, b, nu,
+        f.ok & jnp.all(ok_b),
+    )  # fmt: skip
+
+
+def previous(alpha0, alpha):
+    """``alpha_{t-1}`` for ``t = 1..T`` (``alpha_0`` first)."""
+    return jnp.concatenate([alpha0[None], alpha[:-1]], axis=0)
+
+
+# --------------------------------------------------------------------------------------
+# Log-likelihood with a forward-backward VJP.
+
+
+@jax.custom_vjp
+def log_likelihood(alpha0, ev: Evidence):
+    """``(sum_t log c_t + sum_t log_shift_t, ok)``, ``ok`` a float 0/1 flag whose cotangent
+    is ignored.
+
+    The gradient is the forward-backward one of the module docstring. Where ``ok`` is 0
+    the gradient is 0 (callers select the log-space result with ``lax.cond``); if only the
+    backward recursion underflows, it falls back to reverse mode through the forward scan.
+    """
+    f = filter_(alpha0, ev)
+    return f.log_likelihood, f.ok.astype(f.c.dtype)
+
+
+def _ll_fwd(alpha0, ev):
+    alpha, c, ok = forward(alpha0, ev)
+    ll = jnp.sum(jnp.log(c)) + jnp.sum(ev.log_shift)
+    return (ll, ok.astype(c.dtype)), (alpha0, ev, alpha, c, ok)
+
+
+def _materialized_ll(alpha0, d, w):
+    """Reference forward pass on materialized ``(d, w)`` (for reverse-mode autodiff)."""
+
+    def step(alpha, inp):
+        a = alpha * inp[0] + inp[1]
+        c = jnp.sum(a)
+        return a / _safe(c)[0], c
+
+    _, c = lax.scan(step, alpha0, (d, w))
+    return jnp.sum(jnp.log(_safe(c)[0]))
+
+
+def _ll_bwd(res, cts):
+    alpha0, ev, alpha, c, ok = res
+    g = cts[0]
+    b, _ = backward(ev)
+    ab, ok_b = _safe(jnp.sum(alpha * b, -1))
+    scaled = b / (c * ab)[:, None]  # d log P / d w_t
+    gate = jnp.where(ok, g, 0.0)
+    _, dense_vjp = jax.vjp(Evidence.dense, ev)
+
+    def cotangents(g_alpha0, g_d, g_w):
+        (g_ev,) = dense_vjp((gate * g_d, gate * g_w))
+        g_ev = g_ev._replace(log_shift=jnp.broadcast_to(gate, ev.log_shift.shape))
+        return gate * g_alpha0, g_ev
+
+    d1 = ev.step(*jax.tree.map(lambda x: x[0], ev.scan_inputs()))[0]
+    fast = cotangents(scaled[0] * d1, previous(alpha0, alpha) * scaled, scaled)
+
+    def slow():
+        # the barrier keeps XLA from hoisting this branch's (T, K) arrays out of the cond
+        _, vjp = jax.vjp(_materialized_ll, alpha0, *lax.optimization_barrier(ev).dense())
+        return cotangents(*vjp(jnp.ones_like(g)))
+
+    return lax.cond(jnp.all(ok_b), lambda: fast, slow)
+
+
+log_likelihood.defvjp(_ll_fwd, _ll_bwd)

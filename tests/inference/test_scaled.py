@@ -1,0 +1,140 @@
+"""The probability-space kernels (switchssm.inference._scaled) against the log-space
+recursions, autodiff and finite differences: evidence, masked smoothing, the forward-backward
+VJP and its fallbacks."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from switchssm.inference import _scaled, smooth
+from switchssm.inference._emissions import log_evidence, log_switch_probs
+from switchssm.inference.exact import forward_log
+from switchssm.models import GaussianEmission, SwitchingParams, sample
+from tests.inference.test_exact import make_params
+
+CASES = [
+    (gated, emission, cue)
+    for gated in (False, True)
+    for emission in ("categorical", "gaussian")
+    for cue in (None, "scalar", "vector")
+]
+
+
+def _problem(gated, emission, cue, T=40, pad=7):
+    rng = np.random.default_rng(hash((gated, emission, cue, T)) % 2**32)
+    params = make_params(rng, K=3, gated=gated, emission=emission, cue=cue)
+    y, u, _, _ = sample(jax.random.PRNGKey(int(rng.integers(1000))), params, T)
+    mask = np.arange(T) < T - pad
+    return params, y, u, jnp.asarray(mask)
+
+
+def _log_space_ll(params, y, u, mask):
+    """Reference: the log-space forward recursion on masked log evidence (autodiff)."""
+    log_e = jnp.where(mask[:, None, None], log_evidence(params, y, u), 0.0)
+    _, log_norms = forward_log(jnp.log(params.initial_probs), log_switch_probs(params), log_e)
+    return jnp.sum(log_norms)
+
+
+def _kernel_ll(params, y, u, mask):
+    ll, ok = _scaled.log_likelihood(params.initial_probs, _scaled.evidence(params, y, u, mask))
+    return ll
+
+
+def _max_rel_err(a, b):
+    """Largest leaf-wise error relative to that leaf's size, with a floor of 1e-4 of the
+    whole gradient's size (a leaf whose exact gradient is 0, like rho in the gated model
+    without a cue, is then compared at the rounding level of the others)."""
+    scale = max(float(jnp.max(jnp.abs(r))) for r in jax.tree.leaves(b))
+    errs = jax.tree.map(
+        lambda x, r: float(jnp.max(jnp.abs(x - r)) / max(float(jnp.max(jnp.abs(r))), 1e-4 * scale)),
+        a,
+        b,
+    )
+    return max(jax.tree.leaves(errs))
+
+
+@pytest.mark.parametrize("gated,emission,cue", CASES)
+def test_evidence_is_the_rescaled_log_evidence(gated, emission, cue):
+    params, y, u, mask = _problem(gated, emission, cue)
+    ev = _scaled.evidence(params, y, u, mask)
+    d, w = ev.dense()
+    log_e = np.where(np.asarray(mask)[:, None, None], log_evidence(params, y, u), 0.0)
+    rho, pi = float(params.switch_prob), np.asarray(params.initial_probs)
+    shift = np.asarray(ev.log_shift)[:, None]
+    np.testing.assert_allclose(np.log(d), np.log1p(-rho) + log_e[:, 0] - shift, rtol=1e-12)
+    np.testing.assert_allclose(np.log(w), np.log(rho * pi) + log_e[:, 1] - shift, rtol=1e-12)
+    np.testing.assert_allclose(ev.fresh_total(), w.sum(-1), rtol=1e-13)
+
+
+@pytest.mark.parametrize("gated,emission,cue", CASES)
+def test_forward_backward_vjp_equals_autodiff_of_log_space_recursion(gated, emission, cue):
+    """Gradient w.r.t. every parameter (pi, rho, emission, cue) of a padded sequence."""
+    params, y, u, mask = _problem(gated, emission, cue)
+    v_ref, g_ref = jax.jit(jax.value_and_grad(_log_space_ll))(params, y, u, mask)
+    v, g = jax.jit(jax.value_and_grad(_kernel_ll))(params, y, u, mask)
+    np.testing.assert_allclose(v, v_ref, rtol=1e-12)
+    assert _max_rel_err(g, g_ref) < 1e-9
+
+
+def test_vjp_matches_finite_differences():
+    params, y, u, mask = _problem(False, "gaussian", "scalar", T=60)
+    g = jax.grad(_kernel_ll)(params, y, u, mask)
+    leaves, tree = jax.tree.flatten(params)
+    rng = np.random.default_rng(3)
+    dirs = [rng.normal(size=np.shape(x)) for x in leaves]
+    h = 1e-5
+
+    def at(eps):
+        moved = [jnp.asarray(x) + eps * dx for x, dx in zip(leaves, dirs, strict=True)]
+        return float(_log_space_ll(jax.tree.unflatten(tree, moved), y, u, mask))
+
+    fd = (at(h) - at(-h)) / (2 * h)
+    directional = sum(
+        float(jnp.sum(gx * dx)) for gx, dx in zip(jax.tree.leaves(g), dirs, strict=True)
+    )
+    np.testing.assert_allclose(directional, fd, rtol=1e-6)
+
+
+def test_masked_smoother_equals_smoother_of_the_unpadded_sequence():
+    params, y, u, mask = _problem(False, "categorical", "scalar", T=50, pad=9)
+    L = int(mask.sum())
+    sm = _scaled.smoother(params.initial_probs, _scaled.evidence(params, y, u, mask))
+    ref = smooth(params, y[:L], u[:L], mode="log")
+    assert bool(sm.ok)
+    np.testing.assert_allclose(sm.log_likelihood, ref.log_likelihood, rtol=1e-12)
+    for name in ("filtered_s", "filtered_z", "smoothed_s", "smoothed_z"):
+        np.testing.assert_allclose(getattr(sm, name)[:L], getattr(ref, name), atol=1e-12)
+
+
+def test_backward_underflow_falls_back_to_reverse_mode(monkeypatch):
+    """If the backward messages are unusable (here: forced to zero), the VJP must take the
+    reverse-mode route through the forward scan and still give the right gradient."""
+    params, y, u, mask = _problem(False, "categorical", "vector", T=30)
+    _, g_ref = jax.value_and_grad(_log_space_ll)(params, y, u, mask)
+    true_backward = _scaled.backward
+
+    def broken(ev):
+        b, r = true_backward(ev)
+        return jnp.zeros_like(b), r
+
+    monkeypatch.setattr(_scaled, "backward", broken)
+    g = jax.grad(_kernel_ll)(params, y, u, mask)
+    assert _max_rel_err(g, g_ref) < 1e-9
+
+
+def test_underflow_is_reported_and_gradient_is_zero_there():
+    """rho = 0 and an observation 60 sd from the only reachable state: every normalizer
+    after it underflows. The kernel must say so (callers then use log space) and its
+    gradient must be exactly zero, not NaN."""
+    means = np.array([[0.0], [60.0]])
+    params = SwitchingParams(np.array([0.5, 0.5]), 0.0, GaussianEmission(means, np.eye(1)))
+    y = jnp.array([[0.0], [60.0], [0.0]])
+    mask = jnp.ones(3, bool)
+    ev = _scaled.evidence(params, y, None, mask)
+    ll, ok = _scaled.log_likelihood(params.initial_probs, ev)
+    assert float(ok) == 0.0
+    assert not bool(_scaled.smoother(params.initial_probs, ev).ok)
+    g = jax.grad(_kernel_ll)(params, y, None, mask)
+    for leaf in jax.tree.leaves(g):
+        np.testing.assert_array_equal(leaf, 0.0)
