@@ -341,7 +341,10 @@ def _error(msg: str) -> int:
 
 
 def _read_user_data(path, emission: str):
-    """``(ys, us, ids)`` from a CSV/NPY file, shaped for ``emission``; _UserError if bad."""
+    """``(ys, us, ids, ss)`` from a CSV/NPY file, shaped for ``emission``; _UserError if bad.
+
+    ``ss`` is the list of known latent-state arrays (CSV column ``s``) or ``None``.
+    """
     import numpy as np
 
     from switchssm.data import read_dataset
@@ -366,7 +369,7 @@ def _read_user_data(path, emission: str):
         ys = [y.astype(np.int64) for y in data.y]
     else:
         ys = [y.astype(np.float64)[:, None] for y in data.y]
-    return ys, data.u, data.ids
+    return ys, data.u, data.ids, data.s
 
 
 def _markdown_table(df) -> str:
@@ -464,7 +467,7 @@ def cmd_fit(args) -> int:
 
     t0 = time.perf_counter()
     try:
-        ys, us, ids = _read_user_data(args.data, args.emission)
+        ys, us, ids, ss = _read_user_data(args.data, args.emission)
     except _UserError as exc:
         return _error(str(exc))
     cue = us is not None
@@ -474,7 +477,9 @@ def cmd_fit(args) -> int:
     n_steps = sum(len(y) for y in ys)
     print(
         f"[1/3] data: {len(ys)} sequence(s), {n_steps} steps from {args.data}"
-        f"{' with a cue column u' if cue else ''}; fitting K={args.num_states} "
+        f"{' with a cue column u' if cue else ''}"
+        f"{' (latent column s not used by the fit)' if ss is not None else ''}; fitting "
+        f"K={args.num_states} "
         f"({args.emission}{', gated' if args.gated else ''}) by {args.method}"
     )
     common = dict(num_states=args.num_states, emission=args.emission, gated=args.gated, cue=cue)
@@ -567,14 +572,47 @@ def cmd_fit(args) -> int:
 
 
 def _training_windows(xs, targets, window: int):
-    """Cut sequences into pieces of at most ``window`` steps (>= 2 steps each) for training."""
-    px, pt = [], []
-    for x, t in zip(xs, targets, strict=True):
+    """Cut sequences into pieces of at most ``window`` steps (>= 2 steps each) for training.
+
+    Returns the input pieces, the target pieces and each piece's ``(sequence, start, stop)``.
+    """
+    px, pt, spans = [], [], []
+    for i, (x, t) in enumerate(zip(xs, targets, strict=True)):
         for a in range(0, len(x), window):
             if len(x) - a >= 2:
                 px.append(x[a : a + window])
                 pt.append(t[a : a + window])
-    return px, pt
+                spans.append((i, a, min(a + window, len(x))))
+    return px, pt, spans
+
+
+def _match_latent_labels(posteriors, ss, K: int):
+    """Hungarian matching of the true latent ids to the fitted model's states.
+
+    The confusion ``C[k, j] = sum_t 1[s_t = k] P(s_t = j | y)`` (summed over all steps of all
+    sequences) is maximized over one-to-one assignments. Returns ``(to_fitted, C)`` with
+    ``to_fitted[k]`` the fitted state matched to true state ``k``.
+    """
+    import numpy as np
+    from scipy.optimize import linear_sum_assignment
+
+    C = np.zeros((K, K))
+    for p, s in zip(posteriors, ss, strict=True):
+        np.add.at(C, np.asarray(s), np.asarray(p))
+    rows, cols = linear_sum_assignment(C, maximize=True)
+    to_fitted = np.empty(K, dtype=np.int64)
+    to_fitted[rows] = cols
+    return to_fitted, C
+
+
+def _matched_accuracy(posteriors, targets) -> float:
+    """Fraction of all steps where the posterior's argmax equals the (matched) target."""
+    import numpy as np
+
+    hits = np.concatenate(
+        [np.argmax(np.asarray(p), -1) == t for p, t in zip(posteriors, targets, strict=True)]
+    )
+    return float(np.mean(hits))
 
 
 def _pad_stack(arrays):
@@ -598,7 +636,7 @@ def cmd_compare(args) -> int:
     from switchssm.inference import smooth, vmp_smooth
     from switchssm.io import load_fit
     from switchssm.plots import plot_posterior_vs_states, plot_switch_vs_gates
-    from switchssm.rnn import hidden_states, train_cell
+    from switchssm.rnn import hidden_states, predict, train_cell
     from switchssm.rnn.train import update_gates
 
     t0 = time.perf_counter()
@@ -609,7 +647,23 @@ def cmd_compare(args) -> int:
     params = fit.params
     emission = "categorical" if hasattr(params.emission, "probs") else "gaussian"
     try:
-        ys, us, ids = _read_user_data(args.data, emission)
+        ys, us, ids, ss = _read_user_data(args.data, emission)
+        K = params.num_states
+        target = args.target or ("latent" if ss is not None else "next")
+        if target == "latent" and ss is None:
+            npy = str(args.data).lower().endswith(".npy")
+            where = "a .npy file carries none" if npy else "the file has no 's' column"
+            raise _UserError(
+                f"'{args.data}': --target latent needs the known latent state of every step, "
+                f"a CSV column 's' ({where}); use --target next"
+            )
+        if ss is not None:
+            for i, s in enumerate(ss):
+                if int(s.max()) >= K:
+                    raise _UserError(
+                        f"'{args.data}': column 's' of sequence {ids[i]!r} holds latent state "
+                        f"{int(s.max())}, outside the fit's states 0..{K - 1} (K = {K})"
+                    )
         if params.cue is not None and us is None:
             raise _UserError(
                 f"'{args.data}': the fit has a cue, so the data need a 'u' column (CSV)"
@@ -631,10 +685,13 @@ def cmd_compare(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     key = jax.random.PRNGKey(args.seed)
-    K = params.num_states
     u_of = (lambda i: None) if us is None else (lambda i: us[i])
     lengths = [len(y) for y in ys]
-    print(f"[1/4] data: {len(ys)} sequence(s), {sum(lengths)} steps; fit: K={K}, {emission}")
+    print(
+        f"[1/4] data: {len(ys)} sequence(s), {sum(lengths)} steps"
+        f"{', known latent s' if ss is not None else ''}; fit: K={K}, {emission}; "
+        f"cell target: {'the latent s_t' if target == 'latent' else 'y_(t+1)'}"
+    )
 
     exact = [smooth(params, y, u_of(i)) for i, y in enumerate(ys)]
     vmp = [vmp_smooth(params, y, u_of(i)) for i, y in enumerate(ys)]
@@ -650,23 +707,51 @@ def cmd_compare(args) -> int:
             for p, v in zip(exact, vmp, strict=True)
         ]))
     )  # fmt: skip
+    latent = None
+    if ss is not None:
+        # the fitted model numbers its states arbitrarily: match them to the true ids
+        to_fitted, confusion = _match_latent_labels([p.smoothed_s for p in exact], ss, K)
+        s_fitted = [to_fitted[s] for s in ss]  # true latent in the fitted model's labels
+        latent = {
+            "column": "s",
+            "label_matching": "Hungarian (scipy linear_sum_assignment, maximized) on the "
+            "confusion C[k, j] = sum_t 1[s_t = k] P(s_t = j | y_1:T) of the exact smoother, "
+            "all sequences",
+            "true_to_fitted": to_fitted.tolist(),
+            "confusion": confusion.tolist(),
+            "exact_smoother_accuracy": _matched_accuracy([p.smoothed_s for p in exact], s_fitted),
+            "exact_filter_accuracy": _matched_accuracy([p.filtered_s for p in exact], s_fitted),
+            "vmp_smoother_accuracy": _matched_accuracy([v.smoothed_s for v in vmp], s_fitted),
+        }
     print(
         f"[2/4] exact log-likelihood {ll:.2f}, VMP ELBO {elbo:.2f} (gap {ll - elbo:.3f} nats); "
         f"VMP vs exact smoother: max |dP(s)| {vmp_err_s:.3f}, argmax agreement {agree:.3f}"
+        + (
+            ""
+            if latent is None
+            else f"; accuracy on the known latent (labels matched): exact smoother "
+            f"{latent['exact_smoother_accuracy']:.3f}, filter {latent['exact_filter_accuracy']:.3f}"
+        )
     )
 
     xs = [np.asarray(model_inputs(params, y, u_of(i))) for i, y in enumerate(ys)]
-    targets = [y if emission == "categorical" else y.astype(np.float64) for y in ys]
-    wx, wt = _training_windows(xs, targets, args.window)
+    if target == "latent":
+        targets = s_fitted
+        task, num_classes = "latent", K
+    else:
+        targets = [y if emission == "categorical" else y.astype(np.float64) for y in ys]
+        task = "next_observation"
+        num_classes = params.emission.num_symbols if emission == "categorical" else None
+    wx, wt, spans = _training_windows(xs, targets, args.window)
     if len(wx) < 2:
         return _error(
             f"'{args.data}': too little data to train a cell (need at least 4 steps in all)"
         )
     trained = train_cell(
         key, args.cell, wx, wt,
-        task="next_observation",
+        task=task,
         hidden_dim=args.hidden_dim,
-        num_classes=params.emission.num_symbols if emission == "categorical" else None,
+        num_classes=num_classes,
         num_steps=args.train_steps,
         learning_rate=1e-2,
         progress=not args.quiet,
@@ -674,12 +759,30 @@ def cmd_compare(args) -> int:
     H = hidden_states(trained, xs)
     G = update_gates(trained, xs)
     P = _pad_stack([np.asarray(p.filtered_s) for p in exact])
-    report = compare_posteriors(P, H, lengths=lengths)
+    Q = np.asarray(predict(trained, xs)) if target == "latent" else None
+    report = compare_posteriors(P, H, readout_probs=Q, lengths=lengths)
     held = ", ".join(f"{k} {v:.4g}" for k, v in trained.metrics.items() if not k.startswith("num_"))
-    print(
-        f"[3/4] {args.cell} trained on next-observation prediction ({args.train_steps} steps, "
-        f"held-out {held}); probe R^2 to the exact filter {report.probe_r2:.3f}"
-    )
+    if target == "latent":
+        # the exact filter on the cell's held-out steps (the filter has seen the whole
+        # sequence up to t, the cell only its window)
+        val = [spans[j] for j in np.asarray(trained.split.val_index)]
+        latent["cell_heldout_accuracy"] = float(trained.metrics["accuracy"])
+        latent["exact_filter_heldout_accuracy"] = _matched_accuracy(
+            [np.asarray(exact[i].filtered_s)[a:b] for i, a, b in val],
+            [s_fitted[i][a:b] for i, a, b in val],
+        )
+        print(
+            f"[3/4] {args.cell} trained on the known latent ({args.train_steps} steps): "
+            f"held-out accuracy {latent['cell_heldout_accuracy']:.3f} (exact filter on the "
+            f"same steps {latent['exact_filter_heldout_accuracy']:.3f}), held-out {held}; "
+            f"probe R^2 to the exact filter {report.probe_r2:.3f}, readout KL from it "
+            f"{report.readout_kl:.4f} nats"
+        )
+    else:
+        print(
+            f"[3/4] {args.cell} trained on next-observation prediction ({args.train_steps} "
+            f"steps, held-out {held}); probe R^2 to the exact filter {report.probe_r2:.3f}"
+        )
     direct = _pad_stack(
         [np.asarray(direct_route_states(params, [y], None if us is None else [us[i]]))[0]
          for i, y in enumerate(ys)]
@@ -715,13 +818,15 @@ def cmd_compare(args) -> int:
         "vmp_vs_exact_smoothed_s_max_abs": vmp_err_s,
         "vmp_vs_exact_argmax_agreement": agree,
         "cell": args.cell,
-        "task": "next_observation",
+        "target": target,
+        "task": task,
         "train_steps": args.train_steps,
         "hidden_dim": args.hidden_dim,
         "cell_heldout_metrics": trained.metrics,
         "trained_cell_vs_exact_filter": report.to_dict(),
         "model_built_mingru_vs_exact_filter": report_direct.to_dict(),
         "switch_posterior_vs_mean_gate_correlation": gate_r,
+        "latent": latent,
         "files": files,
         "seconds": time.perf_counter() - t0,
     }
@@ -758,8 +863,9 @@ def build_parser() -> argparse.ArgumentParser:
         "fit",
         help="fit a switching model to a CSV/NPY file",
         description="Fit a switching model to sequences in a .csv (header row; columns y, "
-        "optional u and sequence) or .npy ((T,) or (N, T)) file. Writes fit.npz, fit.json, "
-        "posterior.png and, for nuts/svi, posterior.nc with its ArviZ summary.",
+        "optional u and sequence; a known-latent column s is allowed and used only by "
+        "`compare`) or .npy ((T,) or (N, T)) file. Writes fit.npz, fit.json, posterior.png "
+        "and, for nuts/svi, posterior.nc with its ArviZ summary.",
     )
     f.add_argument("data", help="observations: .csv or .npy")
     f.add_argument("--num-states", type=int, required=True, help="number of states K")
@@ -784,12 +890,28 @@ def build_parser() -> argparse.ArgumentParser:
         "compare",
         help="exact filter and VMP under a saved fit vs a trained RNN cell",
         description="Run the exact filter/smoother and VMP of a saved fit on the data, train "
-        "an RNN cell on next-observation prediction, and compare its states with the "
-        "posterior. Writes compare.json, posterior_vs_states.png and switch_vs_gates.png.",
+        "an RNN cell on next-observation prediction or on the known latent, and compare its "
+        "states with the posterior. A CSV file may carry the known latent state of each step "
+        "in a column 's' (integers 0..K-1, K the fit's number of states); the fitted model's "
+        "state labels are then matched to it (Hungarian matching on the posterior-vs-truth "
+        "confusion) and the exact posterior's accuracy on it is reported. Writes "
+        "compare.json, posterior_vs_states.png and switch_vs_gates.png.",
     )
-    c.add_argument("data", help="observations: .csv or .npy (as for `fit`)")
+    c.add_argument(
+        "data",
+        help="observations: .csv (columns y, optional u, s and sequence) or .npy (as for `fit`)",
+    )
     c.add_argument("--fit", required=True, help="fit.npz written by `switchssm fit`")
     c.add_argument("--cell", choices=("mingru", "gru", "selective"), default="mingru")
+    c.add_argument(
+        "--target",
+        choices=("next", "latent"),
+        default=None,
+        help="what the cell learns to predict: 'next' = the next observation y_(t+1), "
+        "'latent' = the known latent s_t (CSV column 's'; softmax readout over the K states, "
+        "held-out accuracy and readout KL from the exact filter reported). Default: latent "
+        "when the file has an 's' column, else next",
+    )
     c.add_argument("--train-steps", type=int, default=400, help="training steps")
     c.add_argument("--hidden-dim", type=int, default=8, help="cell width")
     c.add_argument(

@@ -3,7 +3,7 @@
 Two formats, chosen by the file extension (case-insensitive):
 
 ``.csv`` (UTF-8 text, comma-separated, **header row required**)
-    - One column: the observations of one sequence. Any header name except ``u`` or
+    - One column: the observations of one sequence. Any header name except ``u``, ``s`` or
       ``sequence``, e.g.::
 
           y
@@ -12,25 +12,31 @@ Two formats, chosen by the file extension (case-insensitive):
           1
 
     - Named columns ``y`` (observations, required), ``u`` (scalar cue on the switch,
-      optional) and ``sequence`` (sequence id, optional; any text). Rows with the same id
-      form one sequence, in file order; the rows of one id must be contiguous. Without a
-      ``sequence`` column the whole file is one sequence. E.g.::
+      optional), ``s`` (the known latent state of each step, optional) and ``sequence``
+      (sequence id, optional; any text). Rows with the same id form one sequence, in file
+      order; the rows of one id must be contiguous. Without a ``sequence`` column the whole
+      file is one sequence. E.g.::
 
-          sequence,y,u
-          a,0,0.1
-          a,3,1.4
-          b,1,-0.2
+          sequence,y,u,s
+          a,0,0.1,2
+          a,3,1.4,0
+          b,1,-0.2,1
 
       Other columns, empty cells, text in ``y``/``u``, NaN and infinities are errors
       (switchssm does not treat NaN as missing data). A column whose every value is written
       as an integer (``3``, ``-1``) is read as int64 (categorical symbols); otherwise float64.
+    - ``s`` holds state ids ``0, 1, ..., K-1`` (the model's ``K`` is not known here, so only
+      ``>= 0`` is checked), one per row, each written as an integer (``2``, not ``2.0``);
+      it is read as int64. The ids are labels of the true latent: a model fitted to ``y``
+      numbers its states arbitrarily (``switchssm compare`` matches the two labelings).
 
 ``.npy`` (NumPy array, loaded with ``allow_pickle=False``)
     - 1-D ``(T,)``: one sequence.
     - 2-D ``(N, T)``: ``N`` sequences of equal length ``T``, one per row.
 
     Integer and boolean arrays are returned as int64, floating arrays as float64; other
-    dtypes, empty arrays, NaN and infinities are errors. A ``.npy`` file carries no cue.
+    dtypes, empty arrays, NaN and infinities are errors. A ``.npy`` file carries no cue and
+    no latent states (use a CSV file for those).
 
 Every problem raises :class:`ValueError` whose message starts with
 ``cannot read sequences from '<path>':`` and says what is wrong.
@@ -41,6 +47,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
 from pathlib import Path
 from typing import NamedTuple
 
@@ -49,7 +56,8 @@ import numpy as np
 __all__ = ["SequenceData", "read_dataset", "read_sequences"]
 
 SUPPORTED_SUFFIXES = (".csv", ".npy")
-_RESERVED = ("y", "u", "sequence")
+_RESERVED = ("y", "u", "s", "sequence")
+_STATE_ID = re.compile(r"[+-]?[0-9]+")
 
 
 class SequenceData(NamedTuple):
@@ -61,11 +69,14 @@ class SequenceData(NamedTuple):
             ``u`` column.
         ids: the sequence ids (the ``sequence`` column's values; ``"0"``, ``"1"``, ...
             otherwise).
+        s: list of int64 latent-state arrays ``(T_i,)`` aligned with ``y`` (ids ``>= 0``),
+            or ``None`` when the file has no ``s`` column (always ``None`` for ``.npy``).
     """
 
     y: list[np.ndarray]
     u: list[np.ndarray] | None
     ids: list[str]
+    s: list[np.ndarray] | None = None
 
 
 def _fail(path, problem: str):
@@ -75,8 +86,8 @@ def _fail(path, problem: str):
 def read_sequences(path: str | os.PathLike) -> list[np.ndarray]:
     """Read the observation sequences of a ``.csv`` or ``.npy`` file.
 
-    See the module docstring for the formats. The cue column ``u`` of a CSV file, if
-    present, is read by :func:`read_dataset` and dropped here.
+    See the module docstring for the formats. The cue column ``u`` and the latent column
+    ``s`` of a CSV file, if present, are read by :func:`read_dataset` and dropped here.
 
     Args:
         path: file path ending in ``.csv`` or ``.npy``.
@@ -100,13 +111,14 @@ def read_sequences(path: str | os.PathLike) -> list[np.ndarray]:
 
 
 def read_dataset(path: str | os.PathLike) -> SequenceData:
-    """Read observations, optional cues and sequence ids of a ``.csv`` or ``.npy`` file.
+    """Read observations, optional cues and latents, and sequence ids of a ``.csv``/``.npy``.
 
     Args:
         path: file path ending in ``.csv`` or ``.npy`` (formats in the module docstring).
 
     Returns:
-        :class:`SequenceData` ``(y, u, ids)``; ``u`` is ``None`` without a ``u`` column.
+        :class:`SequenceData` ``(y, u, ids, s)``; ``u`` is ``None`` without a ``u`` column,
+        ``s`` without an ``s`` column.
 
     Raises:
         ValueError: as :func:`read_sequences`.
@@ -116,8 +128,11 @@ def read_dataset(path: str | os.PathLike) -> SequenceData:
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "obs.csv"
         >>> _ = p.write_text("sequence,y,u\\na,0,0.5\\na,1,1.5\\nb,2,0.0\\n")
         >>> d = read_dataset(p)
-        >>> d.ids, [len(y) for y in d.y], d.u[0].tolist()
-        (['a', 'b'], [2, 1], [0.5, 1.5])
+        >>> d.ids, [len(y) for y in d.y], d.u[0].tolist(), d.s
+        (['a', 'b'], [2, 1], [0.5, 1.5], None)
+        >>> _ = p.write_text("y,s\\n0,1\\n2,1\\n1,0\\n")
+        >>> read_dataset(p).s
+        [array([1, 1, 0])]
     """
     p = Path(path)
     suffix = p.suffix.lower()
@@ -178,6 +193,32 @@ def _parse_column(cells: list[tuple[int, str]], column: str, path) -> np.ndarray
     return np.asarray(values, dtype=np.float64)
 
 
+def _parse_states(cells: list[tuple[int, str]], column: str, path) -> np.ndarray:
+    """Parse ``(line, text)`` cells of the latent column: integer state ids ``>= 0``."""
+    values = []
+    for line, text in cells:
+        where = f"line {line}, column '{column}'"
+        if text == "":
+            raise _fail(
+                path,
+                f"{where} (latent state) is empty: give the state of every step, or drop the "
+                "column",
+            )
+        if not _STATE_ID.fullmatch(text):
+            raise _fail(
+                path,
+                f"{where}: {text!r} is not an integer state id (latent states are written "
+                "as integers 0, 1, ..., K-1)",
+            )
+        v = int(text)
+        if v < 0:
+            raise _fail(
+                path, f"{where}: state id {v} is negative (latent states are 0, 1, ..., K-1)"
+            )
+        values.append(v)
+    return np.asarray(values, dtype=np.int64)
+
+
 def _read_csv(p: Path, path) -> SequenceData:
     try:
         with p.open(newline="", encoding="utf-8-sig") as f:
@@ -195,7 +236,7 @@ def _read_csv(p: Path, path) -> SequenceData:
         raise _fail(
             path,
             f"line {header_line} looks like data, but a header row is required "
-            "(e.g. 'y' or 'sequence,y,u')",
+            "(e.g. 'y' or 'sequence,y,u,s')",
         )
     if any(c == "" for c in header):
         raise _fail(path, f"the header {header} has an empty column name")
@@ -207,17 +248,20 @@ def _read_csv(p: Path, path) -> SequenceData:
         if others:
             raise _fail(
                 path,
-                f"unexpected column(s) {others}; allowed columns are 'y' (required), 'u' and "
-                "'sequence'",
+                f"unexpected column(s) {others}; allowed columns are 'y' (required), 'u', 's' "
+                "and 'sequence'",
             )
         y_col = names.index("y")
     elif len(names) == 1 and names[0] not in _RESERVED:
         y_col = 0
     else:
+        hint = (
+            "; 's' is the latent-state column, so name the observations 'y'" if "s" in names else ""
+        )
         raise _fail(
             path,
             f"wrong columns {header}: expected one column of observations, or columns "
-            "'y' (required), 'u' and 'sequence'",
+            f"'y' (required), 'u', 's' and 'sequence'{hint}",
         )
     data = rows[1:]
     if not data:
@@ -231,6 +275,10 @@ def _read_csv(p: Path, path) -> SequenceData:
     if "u" in names:
         i = names.index("u")
         u_all = _parse_column([(n, r[i]) for n, r in data], header[i], path).astype(np.float64)
+    s_all = None
+    if "s" in names:
+        i = names.index("s")
+        s_all = _parse_states([(n, r[i]) for n, r in data], header[i], path)
 
     if "sequence" in names:
         i = names.index("sequence")
@@ -254,13 +302,11 @@ def _read_csv(p: Path, path) -> SequenceData:
         bounds = [*starts, len(data)]
     else:
         ids, bounds = ["0"], [0, len(data)]
-    ys = [y_all[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    us = (
-        None
-        if u_all is None
-        else [u_all[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    )
-    return SequenceData(ys, us, ids)
+    spans = list(zip(bounds[:-1], bounds[1:], strict=True))
+    ys = [y_all[a:b] for a, b in spans]
+    us = None if u_all is None else [u_all[a:b] for a, b in spans]
+    ss = None if s_all is None else [s_all[a:b] for a, b in spans]
+    return SequenceData(ys, us, ids, ss)
 
 
 # --------------------------------------------------------------------------------------

@@ -5,12 +5,14 @@ import json
 import jax
 import numpy as np
 import pytest
+from scipy.optimize import linear_sum_assignment
 
 from switchssm.bridges.checks import Check
 from switchssm.cli.main import _demo_params, main
 from switchssm.data import sample_dataset
-from switchssm.inference import batch_log_likelihood, load_inference_data
-from switchssm.io import load_fit
+from switchssm.inference import FitResult, batch_log_likelihood, load_inference_data, smooth
+from switchssm.io import load_fit, save_fit
+from switchssm.models import CategoricalEmission, SwitchingParams
 
 
 def test_demo_writes_report(tmp_path):
@@ -130,6 +132,9 @@ def test_fit_and_compare_on_csv(tmp_path, tiny_csv, method):
     # VMP's ELBO is a lower bound on the exact log-likelihood
     assert res["vmp_elbo"] <= res["exact_log_likelihood"] + 1e-6
     assert res["trained_cell_vs_exact_filter"]["num_states"] == 2
+    # no `s` column: the cell learns the next observation, no latent is scored
+    assert res["target"] == "next" and res["task"] == "next_observation"
+    assert res["latent"] is None
 
 
 @pytest.mark.parametrize(
@@ -165,3 +170,105 @@ def test_fit_categorical_rejects_real_values(tmp_path, capsys):
     assert main(["fit", str(path), "--num-states", "2", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert str(path) in err and "--emission gaussian" in err
+
+
+# --------------------------------------------------------------------------------------
+# compare with a known latent (CSV column `s`)
+
+# fitted state j is true state PERM[j]: the fit's labels are a permutation of the truth
+PERM = np.array([2, 0, 1])
+
+
+@pytest.fixture(scope="module")
+def latent_case(tmp_path_factory):
+    """Four sequences of 50 steps with their true latent, and a fit with permuted labels."""
+    true = _demo_params()
+    seqs = sample_dataset(jax.random.PRNGKey(5), true, [50] * 4)
+    folder = tmp_path_factory.mktemp("latent")
+    rows = ["sequence,y,u,s"]
+    for i, (y, u, s, _z) in enumerate(seqs):
+        triples = zip(np.asarray(y), np.asarray(u), np.asarray(s), strict=True)
+        rows += [f"q{i},{int(a)},{float(b)!r},{int(c)}" for a, b, c in triples]
+    (folder / "obs.csv").write_text("\n".join(rows) + "\n")
+    (folder / "obs_no_s.csv").write_text("\n".join(",".join(r.split(",")[:3]) for r in rows) + "\n")
+    params = SwitchingParams(
+        initial_probs=np.asarray(true.initial_probs)[PERM],
+        switch_prob=true.switch_prob,
+        emission=CategoricalEmission(np.asarray(true.emission.probs)[PERM]),
+        cue=true.cue,
+        gated=False,
+    )
+    save_fit(folder / "fit.npz", FitResult(params, 0.0, np.zeros((1, 1)), np.array([True]),
+                                           np.array([0.0]), {"method": "given"}))  # fmt: skip
+    return folder, params, [tuple(np.asarray(a) for a in q) for q in seqs]
+
+
+def test_compare_target_latent(tmp_path, latent_case, capsys):
+    folder, params, seqs = latent_case
+    out = tmp_path / "compare"
+    # no --target: a file with an `s` column trains the cell on the latent
+    rc = main(["compare", str(folder / "obs.csv"), "--fit", str(folder / "fit.npz"),
+               "--train-steps", "20", "--window", "25", "--out", str(out), "--quiet"])  # fmt: skip
+    assert rc == 0
+    assert "trained on the known latent" in capsys.readouterr().out
+    res = json.loads((out / "compare.json").read_text())
+    assert res["target"] == "latent" and res["task"] == "latent"
+    lat = res["latent"]
+
+    # independent recomputation: exact smoother of the fitted model, the confusion as a
+    # one-hot matrix product, and scipy's Hungarian matching (minimizing the negated sum)
+    posts = [smooth(params, y, u) for y, u, _s, _z in seqs]
+    S = np.concatenate([np.eye(3)[s] for _y, _u, s, _z in seqs])  # (T_all, K) one-hot truth
+    Ps = np.concatenate([np.asarray(p.smoothed_s) for p in posts])
+    Pf = np.concatenate([np.asarray(p.filtered_s) for p in posts])
+    confusion = S.T @ Ps
+    np.testing.assert_allclose(lat["confusion"], confusion, rtol=1e-9, atol=1e-12)
+    rows, cols = linear_sum_assignment(-confusion)
+    to_fitted = cols[np.argsort(rows)]
+    # the matching recovers the permutation the fit was built with (a well-separated model)
+    np.testing.assert_array_equal(to_fitted, np.argsort(PERM))
+    assert lat["true_to_fitted"] == to_fitted.tolist()
+    truth = np.concatenate([s for _y, _u, s, _z in seqs])
+    acc_smooth = float(np.mean(to_fitted[truth] == Ps.argmax(1)))
+    acc_filter = float(np.mean(to_fitted[truth] == Pf.argmax(1)))
+    assert lat["exact_smoother_accuracy"] == pytest.approx(acc_smooth, abs=1e-12)
+    assert lat["exact_filter_accuracy"] == pytest.approx(acc_filter, abs=1e-12)
+    assert acc_smooth > 0.8  # the model that generated the data recovers its latent
+    # the cell's held-out accuracy is train_cell's held-out metric; its readout is scored
+    # against the exact filter
+    assert lat["cell_heldout_accuracy"] == res["cell_heldout_metrics"]["accuracy"]
+    assert 0.0 <= lat["cell_heldout_accuracy"] <= 1.0
+    assert 0.0 <= lat["exact_filter_heldout_accuracy"] <= 1.0
+    kl = res["trained_cell_vs_exact_filter"]["readout_kl"]
+    assert kl is not None and kl >= 0.0
+    assert res["exact_log_likelihood"] == pytest.approx(
+        sum(float(p.log_likelihood) for p in posts), rel=1e-9
+    )
+
+
+def test_compare_latent_errors_exit_2(tmp_path, latent_case, capsys):
+    folder, _params, _seqs = latent_case
+    fit = str(folder / "fit.npz")
+    no_s = folder / "obs_no_s.csv"
+    rc = main(["compare", str(no_s), "--fit", fit, "--target", "latent",
+               "--out", str(tmp_path / "a"), "--quiet"])  # fmt: skip
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert str(no_s) in err and "no 's' column" in err and "Traceback" not in err
+    assert not (tmp_path / "a").exists()
+
+    # a latent id >= K (the fit has K = 3)
+    big = tmp_path / "big.csv"
+    big.write_text("sequence,y,u,s\na,0,0.1,0\na,1,0.2,3\na,2,0.3,1\n")
+    rc = main(["compare", str(big), "--fit", fit, "--out", str(tmp_path / "b"), "--quiet"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert str(big) in err and "latent state 3" in err and "0..2" in err
+    assert not (tmp_path / "b").exists()
+
+    # a malformed latent: the reader's message (file, line, column) reaches the user
+    bad = tmp_path / "bad.csv"
+    bad.write_text("y,u,s\n0,0.1,0\n1,0.2,x\n")
+    assert main(["compare", str(bad), "--fit", fit, "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "line 3, column 's'" in err

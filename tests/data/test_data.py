@@ -259,6 +259,45 @@ def test_read_csv_columns_in_any_order_without_cue(tmp_path):
     np.testing.assert_array_equal(data.y[1], [2])
 
 
+def test_read_csv_latent_column(tmp_path):
+    path = tmp_path / "obs.csv"
+    path.write_text("s,sequence,y,u\n2,a,0,0.5\n0,a,3,1.5\n+1,b,1,-0.5\n")
+    data = read_dataset(path)
+    assert data.ids == ["a", "b"]
+    assert [s.dtype for s in data.s] == [np.int64, np.int64]
+    np.testing.assert_array_equal(data.s[0], [2, 0])
+    np.testing.assert_array_equal(data.s[1], [1])
+    np.testing.assert_array_equal(data.y[0], [0, 3])  # the latent does not leak into y
+    np.testing.assert_array_equal(data.u[1], [-0.5])
+    assert [len(y) for y in read_sequences(path)] == [2, 1]
+    # without an `s` column (and always for .npy) there is no latent
+    path.write_text("y,u\n0,0.5\n")
+    assert read_dataset(path).s is None
+    np.save(tmp_path / "obs.npy", np.array([0, 1]))
+    assert read_dataset(tmp_path / "obs.npy").s is None
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("y,s\n0,1\n1,1.5\n", r"line 3, column 's': '1.5' is not an integer state id"),
+        ("y,s\n0,2.0\n", r"line 2, column 's': '2.0' is not an integer state id"),
+        ("y,s\n0,abc\n", r"line 2, column 's': 'abc' is not an integer state id"),
+        ("y,s\n0,nan\n", r"line 2, column 's': 'nan' is not an integer state id"),
+        ("y,S\n0,0\n1,-1\n", r"line 3, column 'S': state id -1 is negative"),
+        ("y,s\n0,1\n1,\n", r"line 3, column 's' \(latent state\) is empty"),
+        ("s\n0\n1\n", "'s' is the latent-state column"),
+        ("u,s\n0,1\n", "wrong columns"),
+    ],
+)
+def test_read_csv_bad_latent_column(tmp_path, text, problem):
+    path = tmp_path / "bad_latent.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=problem) as err:
+        read_dataset(path)
+    assert str(err.value).startswith(f"cannot read sequences from '{path}':")
+
+
 def test_read_npy_roundtrip(tmp_path, rng):
     one = rng.integers(0, 4, size=9)
     np.save(tmp_path / "one.npy", one)
