@@ -174,7 +174,8 @@ def forward(alpha0, ev: Evidence):
         d_t, w_t = ev.step(*inp)
         a = alpha * d_t + w_t
         c = jnp.sum(a)
-        new = a / _safe(c)[0]
+        # no guard: an underflowed c gives inf/NaN from here on, which ``ok`` reports
+        new = a / c
         return new, (new, c)
 
     _, (alpha, c) = lax.scan(step, alpha0, ev.scan_inputs())
@@ -190,7 +191,7 @@ def backward(ev: Evidence):
         d_t, w_t = ev.step(*inp)
         r = jnp.sum(w_t * b)
         nb = d_t * b + r
-        return nb / _safe(jnp.sum(nb))[0], (b, r)
+        return nb / jnp.sum(nb), (b, r)  # underflow: NaN from here on, seen by callers
 
     one = jnp.ones(ev.fresh.shape, ev.cue.dtype)
     _, (b, r) = lax.scan(step, one, ev.scan_inputs(), reverse=True)
@@ -277,19 +278,24 @@ def _materialized_ll(alpha0, d, w):
     return jnp.sum(jnp.log(_safe(c)[0]))
 
 
-def _ll_bwd(res, cts):
-    alpha0, ev, alpha, c, ok = res
-    g = cts[0]
+def evidence_vjp(alpha0, ev: Evidence, alpha, c, g):
+    """Cotangents ``(alpha0, ev)`` of ``g * (sum_t log c_t + sum_t log_shift_t)`` from the
+    forward pass's ``alpha`` and ``c`` (module docstring: one backward scan). If the backward
+    messages underflow, reverse mode through the forward scan instead."""
     b, _ = backward(ev)
     ab, ok_b = _safe(jnp.sum(alpha * b, -1))
     scaled = b / (c * ab)[:, None]  # d log P / d w_t
-    gate = jnp.where(ok, g, 0.0)
     _, dense_vjp = jax.vjp(Evidence.dense, ev)
 
     def cotangents(g_alpha0, g_d, g_w):
-        (g_ev,) = dense_vjp((gate * g_d, gate * g_w))
-        g_ev = g_ev._replace(log_shift=jnp.broadcast_to(gate, ev.log_shift.shape))
-        return gate * g_alpha0, g_ev
+        # select, not multiply: where the forward pass underflowed (g = 0 by the callers'
+        # choice) these may be NaN, and 0 * NaN is NaN
+        def gate(x):
+            return jnp.where(g != 0, x, 0.0)
+
+        (g_ev,) = dense_vjp((gate(g * g_d), gate(g * g_w)))
+        g_ev = g_ev._replace(log_shift=jnp.broadcast_to(g, ev.log_shift.shape))
+        return gate(g * g_alpha0), g_ev
 
     d1 = ev.step(*jax.tree.map(lambda x: x[0], ev.scan_inputs()))[0]
     fast = cotangents(scaled[0] * d1, previous(alpha0, alpha) * scaled, scaled)
@@ -300,6 +306,11 @@ def _ll_bwd(res, cts):
         return cotangents(*vjp(jnp.ones_like(g)))
 
     return lax.cond(jnp.all(ok_b), lambda: fast, slow)
+
+
+def _ll_bwd(res, cts):
+    alpha0, ev, alpha, c, ok = res
+    return evidence_vjp(alpha0, ev, alpha, c, jnp.where(ok, cts[0], 0.0))
 
 
 log_likelihood.defvjp(_ll_fwd, _ll_bwd)

@@ -38,6 +38,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from switchssm import scan as _scan
@@ -324,20 +325,90 @@ def smooth(params: SwitchingParams, y, u=None, *, mode: str | None = None) -> Sm
     return _smooth_jit(params, y, u, mode=_check_mode(mode))
 
 
-def log_likelihood(params: SwitchingParams, y, u=None) -> Float[Array, ""]:
+def _log_space_ll(params, y, u):
+    return _log_filter(*_log_args(params, y, u))[0]
+
+
+def _float_or_none(x):
+    """``x`` if it is a float array (differentiable), else ``None``."""
+    if x is None or not jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating):
+        return None
+    return x
+
+
+@jax.custom_vjp
+def _always_ll(params, y, u):
+    return _always_ll_fwd(params, y, u)[0]
+
+
+def _always_ll_fwd(params, y, u):
+    ev = _scaled.evidence(params, y, u)
+    alpha, c, ok = _scaled.forward(params.initial_probs, ev)
+    fast = jnp.sum(jnp.log(c)) + jnp.sum(ev.log_shift)
+    value = lax.cond(ok, lambda: fast, lambda: _log_space_ll(params, y, u))
+    return value, (params, y, u, alpha, c, ok)
+
+
+def _always_ll_bwd(res, g):
+    """Forward-backward cotangents, or reverse mode through the log-space recursion where
+    the forward pass underflowed. A custom VJP at this level (rather than differentiating a
+    ``lax.cond``) keeps the log-space branch's residuals out of the fast path."""
+    params, y, u, alpha, c, ok = res
+    y_f, u_f = _float_or_none(y), _float_or_none(u)
+
+    def closure(fn):
+        def f(p, yf, uf):
+            return fn(p, y if yf is None else yf, u if uf is None else uf)
+
+        return f
+
+    def fast():
+        ev, ev_vjp = jax.vjp(closure(_scaled.evidence), params, y_f, u_f)
+        g_alpha0, g_ev = _scaled.evidence_vjp(params.initial_probs, ev, alpha, c, g)
+        g_p, g_y, g_u = ev_vjp(g_ev)
+        g_p = g_p.replace(initial_probs=g_p.initial_probs + g_alpha0)
+        return g_p, g_y, g_u
+
+    def slow():
+        _, vjp = jax.vjp(closure(_log_space_ll), params, y_f, u_f)
+        return vjp(g)
+
+    g_p, g_y, g_u = lax.cond(ok, fast, slow)
+    if y_f is None:
+        g_y = np.zeros(jnp.shape(y), jax.dtypes.float0)
+    if u is not None and u_f is None:
+        g_u = np.zeros(jnp.shape(u), jax.dtypes.float0)
+    return g_p, g_y, g_u
+
+
+_always_ll.defvjp(_always_ll_fwd, _always_ll_bwd)
+
+
+def log_likelihood(
+    params: SwitchingParams, y, u=None, *, mode: str | None = None
+) -> Float[Array, ""]:
     """:math:`\\log P(y_{1:T}, u_{1:T})`, differentiable in ``params`` (for fitting).
 
-    The gradient is computed by forward-backward (a custom VJP, :mod:`._scaled`): one
-    forward and one backward scan, about half the cost of reverse mode through the scan.
+    ``mode="sequential"`` (the default on CPU): the probability-space forward pass, and a
+    gradient computed by forward-backward (a custom VJP, :mod:`._scaled`): one forward and
+    one backward scan, about half the cost of reverse mode through the scan; reverse-mode
+    only (``jax.grad``, ``jax.vjp``). ``mode="log"``: the log-space recursion differentiated
+    by JAX itself, so forward mode (``jax.jvp``, ``jax.hessian``) works too.
+    ``mode="parallel"``: the associative-scan filter. The gated model always uses its closed
+    form (no scan).
 
     Unlike :func:`filter` this never validates, so it can be called on tracers inside
     ``jit``/``grad``; validate once with ``filter`` or ``validate_inputs`` at the boundary.
     """
+    mode = _check_mode(mode)
     if params.gated:
         _, _, log_norms = gated_gate_and_candidate(params, y, u)
         return jnp.sum(log_norms)
-    ll, ok = _scaled.log_likelihood(params.initial_probs, _scaled.evidence(params, y, u))
-    return lax.cond(ok > 0, lambda: ll, lambda: _log_filter(*_log_args(params, y, u))[0])
+    if mode == "log":
+        return _log_space_ll(params, y, u)
+    if mode == "parallel":
+        return _filter_impl(params, y, u, "parallel").log_likelihood
+    return _always_ll(params, y, u)
 
 
 def _sample_impl(key, params, y, u, num_samples):

@@ -138,3 +138,29 @@ def test_underflow_is_reported_and_gradient_is_zero_there():
     g = jax.grad(_kernel_ll)(params, y, None, mask)
     for leaf in jax.tree.leaves(g):
         np.testing.assert_array_equal(leaf, 0.0)
+
+
+@pytest.mark.parametrize("emission", ["categorical", "gaussian"])
+def test_log_likelihood_modes_and_gradients_in_data(emission):
+    """The public log_likelihood: its custom VJP (sequential) against JAX's own reverse mode
+    of the log-space recursion (mode="log"), w.r.t. the parameters and, where they are real,
+    the observations and cue; "log" also supports forward mode (a Hessian)."""
+    from switchssm.inference import log_likelihood
+
+    params, y, u, _ = _problem(False, emission, "scalar", T=30, pad=0)
+    argnums = (0, 1, 2) if emission == "gaussian" else (0, 2)
+    values = {}
+    for mode in ("sequential", "log", "parallel"):
+        f = jax.jit(jax.value_and_grad(lambda p, y, u: log_likelihood(p, y, u, mode=mode),
+                                       argnums=argnums))  # fmt: skip
+        values[mode] = f(params, y, u)
+    for mode in ("sequential", "parallel"):
+        np.testing.assert_allclose(values[mode][0], values["log"][0], rtol=1e-12)
+        assert _max_rel_err(values[mode][1], values["log"][1]) < 1e-9
+    def ll_rho(rho):
+        return log_likelihood(params.replace(switch_prob=rho), y, u, mode="log")
+
+    hess = float(jax.hessian(ll_rho)(0.3))
+    h = 1e-5
+    fd = (float(jax.grad(ll_rho)(0.3 + h)) - float(jax.grad(ll_rho)(0.3 - h))) / (2 * h)
+    np.testing.assert_allclose(hess, fd, rtol=1e-6)
