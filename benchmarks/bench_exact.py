@@ -37,43 +37,41 @@ Writes ``exact.json`` and ``exact.md`` (``exact_quick.*`` with ``--quick``) to `
 
 from __future__ import annotations
 
-import argparse
-import datetime as _dt
 import functools
-import json
 import os
-import platform
-import statistics
 import sys
 import threading
 import time
-import warnings
 from pathlib import Path
 
-warnings.filterwarnings("ignore", category=DeprecationWarning)
-warnings.filterwarnings("ignore", category=FutureWarning)
-warnings.filterwarnings("ignore", category=UserWarning, module="tensorflow_probability")
+from _common import (  # set-up, timing, output and the problem shared with bench_fit
+    CUE_MEANS,
+    CUE_SCALE,
+    GAUSS_DIM,
+    NUM_SYMBOLS,
+    REPO,
+    RHO,
+    hmm_chain,
+    machine_info,
+    make_params,
+    make_parser,
+    prepare_output,
+    run_timings,
+    sample_numpy,
+    setup_jax,
+    timed,
+    write_results,
+)
+
+setup_jax(x64=True, quiet_peers=True)
 
 import jax  # noqa: E402
-
-jax.config.update("jax_enable_x64", True)
-
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.stats as sstats  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
 from switchssm.inference import log_likelihood, smooth  # noqa: E402
-from switchssm.models import (  # noqa: E402
-    CategoricalEmission,
-    GaussianCue,
-    GaussianEmission,
-    SwitchingParams,
-    switching_model,
-)
+from switchssm.models import CategoricalEmission, SwitchingParams, switching_model  # noqa: E402
 
 # Tolerances for "same answer" (float64). The log-likelihood is a sum of T per-step terms
 # of size O(1), so its relative error grows like sqrt(T) * 1e-16; 1e-9 leaves ample room.
@@ -88,60 +86,15 @@ SMOOTHED_ATOL_DYNAMAX = 1e-5
 GRAD_RTOL = 1e-7  # gradients through two different recursions (ours vs funsor contraction)
 FD_RTOL = 1e-5  # central finite difference, step 1e-6
 
-RHO = 0.02
-CUE_MEANS = np.array([-0.5, 1.0])
-CUE_SCALE = 0.8
-NUM_SYMBOLS = 8
-GAUSS_DIM = 2
-
 
 # --------------------------------------------------------------------------------------
-# Problem set-up (numpy / scipy only: independent of the code under test)
-
-
-def make_params(K: int, emission: str, seed: int = 0) -> SwitchingParams:
-    rng = np.random.default_rng(seed + 1000 * K)
-    pi = rng.dirichlet(np.full(K, 2.0))
-    if emission == "categorical":
-        em = CategoricalEmission(rng.dirichlet(np.ones(NUM_SYMBOLS), size=K))
-    else:
-        A = rng.normal(size=(GAUSS_DIM, GAUSS_DIM))
-        em = GaussianEmission(
-            rng.normal(size=(K, GAUSS_DIM)) * 1.5, A @ A.T + 0.5 * np.eye(GAUSS_DIM)
-        )
-    return SwitchingParams(pi, RHO, em, GaussianCue(CUE_MEANS, CUE_SCALE), gated=False)
-
-
-def sample_numpy(params: SwitchingParams, T: int, seed: int):
-    """Draw (y, u) from the always-emitting model with numpy (vectorized, fast at 10^6)."""
-    rng = np.random.default_rng(seed)
-    pi = np.asarray(params.initial_probs)
-    K = len(pi)
-    z = rng.random(T) < RHO
-    fresh = rng.choice(K, size=T, p=pi)
-    s0 = rng.choice(K, p=pi)
-    last = np.maximum.accumulate(np.where(z, np.arange(T), -1))
-    s = np.where(last >= 0, fresh[np.maximum(last, 0)], s0)
-    em = params.emission
-    if isinstance(em, CategoricalEmission):
-        cum = np.cumsum(np.asarray(em.probs), axis=1)
-        y = (rng.random(T)[:, None] > cum[s]).sum(1).clip(0, NUM_SYMBOLS - 1).astype(np.int32)
-    else:
-        L = np.linalg.cholesky(np.asarray(em.cov))
-        y = np.asarray(em.means)[s] + rng.normal(size=(T, GAUSS_DIM)) @ L.T
-    u = CUE_MEANS[z.astype(int)] + CUE_SCALE * rng.normal(size=T)
-    return y, u
+# Problem set-up (numpy / scipy only: independent of the code under test; the parameters,
+# sampler and the HMM's chain are in _common, shared with bench_fit)
 
 
 def hmm_equivalent(params: SwitchingParams, y, u):
     """Dense 2K-state HMM over (z_t, s_t), state index z * K + s (scipy likelihoods)."""
-    pi = np.asarray(params.initial_probs)
-    K = len(pi)
-    rho = float(params.switch_prob)
-    init = np.concatenate([(1 - rho) * pi, rho * pi])
-    trans = np.zeros((2 * K, 2 * K))
-    trans[:, K:] = rho * pi
-    trans[np.arange(2 * K), np.arange(2 * K) % K] += 1 - rho
+    init, trans = hmm_chain(params)
     em = params.emission
     if isinstance(em, CategoricalEmission):
         ll = np.log(np.asarray(em.probs)).T[y]
@@ -200,16 +153,6 @@ def numpyro_value_and_grad(params: SwitchingParams, model_fn=switching_model):
 # Measurement helpers
 
 
-def _block(x):
-    return jax.block_until_ready(x)
-
-
-def timed(fn):
-    t0 = time.perf_counter()
-    out = _block(fn())
-    return time.perf_counter() - t0, out
-
-
 def xla_bytes(jitted, *args) -> dict:
     """Buffer sizes XLA plans for one call (arguments, outputs, temporaries)."""
     t0 = time.perf_counter()
@@ -246,7 +189,7 @@ def peak_rss_delta(fn) -> int:
 
     th = threading.Thread(target=poll, daemon=True)
     th.start()
-    _block(fn())
+    jax.block_until_ready(fn())
     done.set()
     th.join()
     peak[0] = max(peak[0], _rss_bytes())
@@ -262,59 +205,6 @@ def mem_available_bytes() -> int:
     except OSError:
         pass
     return 8 * 2**30
-
-
-def machine_info() -> dict:
-    import dynamax
-    import funsor
-    import hmmlearn
-    import numpyro
-    import scipy
-
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:
-        affinity = os.cpu_count()
-    return dict(
-        date_utc=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        python=platform.python_version(),
-        platform=platform.platform(),
-        cpu_model=cpu,
-        cpu_count=os.cpu_count(),
-        cpu_affinity=affinity,
-        mem_total_gb=round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        loadavg_start=os.getloadavg(),
-        jax=jax.__version__,
-        jaxlib=getattr(jax.lib, "__version__", None) or _pkg_version("jaxlib"),
-        backend=jax.default_backend(),
-        devices=[str(d) for d in jax.devices()],
-        x64=bool(jax.config.jax_enable_x64),
-        dtype="float64",
-        numpy=np.__version__,
-        scipy=scipy.__version__,
-        dynamax=dynamax.__version__,
-        hmmlearn=hmmlearn.__version__,
-        numpyro=numpyro.__version__,
-        funsor=funsor.__version__,
-    )
-
-
-def _pkg_version(name):
-    try:
-        from importlib.metadata import version
-
-        return version(name)
-    except Exception:  # pragma: no cover
-        return None
 
 
 # --------------------------------------------------------------------------------------
@@ -356,31 +246,6 @@ def _check(name, ll_ours, ll_peer, marg=None):
     if not ok:
         print(f"    !! {name} disagrees with ours: {rec}", flush=True)
     return rec
-
-
-def run_timings(impls: dict, repeats: int, long_call_s: float) -> dict:
-    """Steady-state medians, round-robin over implementations (first calls already done).
-
-    impls: name -> (fn, first_call_s). Implementations slower than ``long_call_s`` per call
-    get 3 repeats instead of ``repeats``.
-    """
-    times = {n: [] for n in impls}
-    for r in range(repeats):
-        for n, (fn, _first) in impls.items():
-            if r >= 3 and times[n] and statistics.median(times[n]) > long_call_s:
-                continue
-            dt, _ = timed(fn)
-            times[n].append(dt)
-    out = {}
-    for n, (_fn, first) in impls.items():
-        med = statistics.median(times[n])
-        out[n] = dict(
-            median_s=med,
-            times_s=times[n],
-            first_call_s=first,
-            compile_s=max(first - med, 0.0),
-        )
-    return out
 
 
 def predicted_too_slow(prev, name, K, T, cap):
@@ -801,9 +666,7 @@ def linearity(cells, emission, Ta=10**5, Tb=10**6):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="tiny grid for smoke testing (<1 min)")
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"), help="output folder")
+    ap = make_parser(__doc__, "tiny grid for smoke testing (<1 min)")
     ap.add_argument(
         "--repeats", type=int, default=None, help="timed calls per cell (default 5, quick 3)"
     )
@@ -853,9 +716,7 @@ def main(argv=None):
         if e not in ("categorical", "gaussian"):
             ap.error(f"unknown emission {e!r}")
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = "exact_quick" if args.quick else "exact"
+    out, stem = prepare_output(args, "exact")
     t_start = time.perf_counter()
     info = machine_info()
     print(
@@ -929,10 +790,9 @@ def main(argv=None):
     result["loadavg_end"] = os.getloadavg()
     result["wall_s"] = time.perf_counter() - t_start
 
-    (out / f"{stem}.json").write_text(json.dumps(result, indent=1, default=float))
-    write_markdown(out / f"{stem}.md", result)
-    print((out / f"{stem}.md").read_text())
-    print(f"wrote {out / (stem + '.json')} and {out / (stem + '.md')} in {result['wall_s']:.0f} s")
+    json_path, md_path = write_results(out, stem, result, write_markdown)
+    print(md_path.read_text())
+    print(f"wrote {json_path} and {md_path} in {result['wall_s']:.0f} s")
     return 0 if result["all_checks_pass"] else 1
 
 

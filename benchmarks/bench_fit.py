@@ -43,38 +43,31 @@ Writes ``fit.json`` and ``fit.md`` (``fit_quick.*`` with ``--quick``) to ``--out
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 import time
-import warnings
 from pathlib import Path
 
-warnings.filterwarnings("ignore", category=DeprecationWarning)
-warnings.filterwarnings("ignore", category=FutureWarning)
-
-import jax  # noqa: E402
-
-jax.config.update("jax_enable_x64", True)
-
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
-for p in (str(REPO), str(REPO / "benchmarks")):
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-from bench_exact import (  # noqa: E402  (shared set-up and measurement helpers)
+from _common import (  # set-up, timing, output and the problem shared with bench_exact
     NUM_SYMBOLS,
     RHO,
+    hmm_chain,
     machine_info,
     make_params,
+    make_parser,
+    prepare_output,
     run_timings,
     sample_numpy,
+    setup_jax,
     timed,
+    write_results,
 )
+
+setup_jax(x64=True, quiet_peers=True)
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
 
 from switchssm.inference import fit_em, log_likelihood  # noqa: E402
 from switchssm.inference.learn import Prior, _em_iteration, _stack, as_sequences  # noqa: E402
@@ -92,13 +85,7 @@ FIT_EM_ITERS = 10
 
 def hmm_equivalent_no_cue(params: SwitchingParams):
     """The 2K-state HMM over (z_t, s_t) (index z * K + s) of the model without a cue."""
-    pi = np.asarray(params.initial_probs)
-    K = len(pi)
-    rho = float(params.switch_prob)
-    init = np.concatenate([(1 - rho) * pi, rho * pi])
-    trans = np.zeros((2 * K, 2 * K))
-    trans[:, K:] = rho * pi
-    trans[np.arange(2 * K), np.arange(2 * K) % K] += 1 - rho
+    init, trans = hmm_chain(params)
     B = np.asarray(params.emission.probs)
     return init, trans, np.vstack([B, B])
 
@@ -322,9 +309,7 @@ def write_markdown(path: Path, res: dict):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="K=4, T=10^3 only (smoke test)")
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"), help="output folder")
+    ap = make_parser(__doc__, "K=4, T=10^3 only (smoke test)")
     ap.add_argument("--repeats", type=int, default=None, help="timed calls (default 5, quick 3)")
     args = ap.parse_args(argv)
     if args.quick:
@@ -333,9 +318,7 @@ def main(argv=None):
     else:
         Ks, Ts = (4, 16), (10**3, 10**4)
         args.repeats = args.repeats or 5
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = "fit_quick" if args.quick else "fit"
+    out, stem = prepare_output(args, "fit")
     info = machine_info()
     print(f"bench_fit: jax {info['jax']} {info['backend']}, load {info['loadavg_start']}")
     t0 = time.perf_counter()
@@ -387,8 +370,7 @@ def main(argv=None):
     if failed:
         notes.append("FAILED checks: " + "; ".join(failed))
     res["notes"] = notes
-    (out / f"{stem}.json").write_text(json.dumps(res, indent=2, default=float) + "\n")
-    write_markdown(out / f"{stem}.md", res)
+    write_results(out, stem, res, write_markdown, indent=2, final_newline=True)
     print(f"written {out / stem}.json and .md in {res['seconds']:.0f} s")
     return 1 if failed else 0
 

@@ -58,26 +58,29 @@ Writes ``mingru.json`` and ``mingru.md`` (``mingru_quick.*`` with ``--quick``) t
 
 from __future__ import annotations
 
-import argparse
-import datetime as _dt
-import json
 import os
-import platform
 import statistics
 import sys
 import time
-import warnings
 from pathlib import Path
 
-warnings.filterwarnings("ignore", category=DeprecationWarning)
+from _common import (  # set-up, timing, machine info and output
+    REPO,
+    host_info,
+    jax_backend_info,
+    make_parser,
+    package_versions,
+    prepare_output,
+    setup_jax,
+    timed,
+    write_results,
+)
+
+setup_jax(x64=False, quiet_peers=False)  # float32: x64 stays off; no peers to quiet
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 from switchssm import scan  # noqa: E402
 from switchssm.rnn import init_mingru, mingru  # noqa: E402
@@ -239,12 +242,6 @@ def compile_fn(f, *args):
     return compiled, (time.perf_counter() - t0, time.process_time() - c0)
 
 
-def timed_call(fn, args):
-    t0 = time.perf_counter()
-    out = jax.block_until_ready(fn(*args))
-    return time.perf_counter() - t0, out
-
-
 def run_round_robin(entries: dict, repeats: int, budget_s: float) -> dict:
     """Median of ``repeats`` calls per entry, interleaved; entries are name -> (fn, args).
 
@@ -253,7 +250,7 @@ def run_round_robin(entries: dict, repeats: int, budget_s: float) -> dict:
     """
     warm = {}
     for name, (fn, args) in entries.items():
-        warm[name], _ = timed_call(fn, args)
+        warm[name], _ = timed(fn, *args)
     per_round = sum(warm.values())
     rounds = repeats
     if per_round * repeats > budget_s:
@@ -261,7 +258,7 @@ def run_round_robin(entries: dict, repeats: int, budget_s: float) -> dict:
     times = {n: [] for n in entries}
     for _ in range(rounds):
         for name, (fn, args) in entries.items():
-            dt, _ = timed_call(fn, args)
+            dt, _ = timed(fn, *args)
             times[name].append(dt)
     return {
         n: dict(median_s=statistics.median(t), times_s=t, warmup_s=warm[n])
@@ -386,25 +383,6 @@ def bench_size(T, D, args, seed=0):
 
 
 def machine_info() -> dict:
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover
-        affinity = os.cpu_count()
-    try:
-        from importlib.metadata import version
-
-        jaxlib = version("jaxlib")
-    except Exception:  # pragma: no cover
-        jaxlib = None
     import hashlib
 
     h = hashlib.sha256()
@@ -412,21 +390,9 @@ def machine_info() -> dict:
         h.update(f.relative_to(REPO).as_posix().encode() + b"\0" + f.read_bytes())
     return dict(
         switchssm_sources_sha256=h.hexdigest()[:16],
-        date_utc=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        python=platform.python_version(),
-        platform=platform.platform(),
-        cpu_model=cpu,
-        cpu_count=os.cpu_count(),
-        cpu_affinity=affinity,
-        mem_total_gb=round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        loadavg_start=os.getloadavg(),
-        jax=jax.__version__,
-        jaxlib=jaxlib,
-        numpy=np.__version__,
-        backend=jax.default_backend(),
-        devices=[str(d) for d in jax.devices()],
-        x64=bool(jax.config.jax_enable_x64),
-        dtype="float32",
+        **host_info(),
+        **package_versions("jax", "jaxlib", "numpy"),
+        **jax_backend_info("float32"),
     )
 
 
@@ -549,9 +515,7 @@ def write_markdown(path: Path, result: dict):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="tiny sizes for smoke testing (< 1 min)")
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results"), help="output folder")
+    ap = make_parser(__doc__, "tiny sizes for smoke testing (< 1 min)")
     ap.add_argument(
         "--repeats",
         type=int,
@@ -585,9 +549,7 @@ def main(argv=None):
     if args.repeats < 5:
         ap.error("--repeats must be >= 5 (median of at least 5 calls)")
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = "mingru_quick" if args.quick else "mingru"
+    out, stem = prepare_output(args, "mingru")
     t0 = time.perf_counter()
     info = machine_info()
     print(
@@ -641,10 +603,9 @@ def main(argv=None):
             "the script works and that the answers are right."
         )
     result["wall_s"] = time.perf_counter() - t0
-    (out / f"{stem}.json").write_text(json.dumps(result, indent=1, default=float))
-    write_markdown(out / f"{stem}.md", result)
-    print((out / f"{stem}.md").read_text())
-    print(f"wrote {out / (stem + '.json')} and {out / (stem + '.md')} in {result['wall_s']:.0f} s")
+    json_path, md_path = write_results(out, stem, result, write_markdown)
+    print(md_path.read_text())
+    print(f"wrote {json_path} and {md_path} in {result['wall_s']:.0f} s")
     return 0 if result["all_checks_pass"] else 1
 
 

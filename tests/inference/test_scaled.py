@@ -2,6 +2,8 @@
 recursions, autodiff and finite differences: evidence, masked smoothing, the forward-backward
 VJP and its fallbacks."""
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -151,12 +153,12 @@ def test_log_likelihood_modes_and_gradients_in_data(emission):
     argnums = (0, 1, 2) if emission == "gaussian" else (0, 2)
     values = {}
     for mode in ("sequential", "log", "parallel"):
-        f = jax.jit(jax.value_and_grad(lambda p, y, u: log_likelihood(p, y, u, mode=mode),
-                                       argnums=argnums))  # fmt: skip
+        f = jax.jit(jax.value_and_grad(partial(log_likelihood, mode=mode), argnums=argnums))
         values[mode] = f(params, y, u)
     for mode in ("sequential", "parallel"):
         np.testing.assert_allclose(values[mode][0], values["log"][0], rtol=1e-12)
         assert _max_rel_err(values[mode][1], values["log"][1]) < 1e-9
+
     def ll_rho(rho):
         return log_likelihood(params.replace(switch_prob=rho), y, u, mode="log")
 
