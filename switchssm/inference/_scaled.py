@@ -278,10 +278,11 @@ def _materialized_ll(alpha0, d, w):
     return jnp.sum(jnp.log(_safe(c)[0]))
 
 
-def evidence_vjp(alpha0, ev: Evidence, alpha, c, g):
+def evidence_vjp(alpha0, ev: Evidence, alpha, c, g, fallback: bool = True):
     """Cotangents ``(alpha0, ev)`` of ``g * (sum_t log c_t + sum_t log_shift_t)`` from the
     forward pass's ``alpha`` and ``c`` (module docstring: one backward scan). If the backward
-    messages underflow, reverse mode through the forward scan instead."""
+    messages underflow, reverse mode through the forward scan instead; with
+    ``fallback=False`` the caller handles that case: ``(g_alpha0, g_ev, ok_b)``."""
     b, _ = backward(ev)
     ab, ok_b = _safe(jnp.sum(alpha * b, -1))
     scaled = b / (c * ab)[:, None]  # d log P / d w_t
@@ -299,6 +300,8 @@ def evidence_vjp(alpha0, ev: Evidence, alpha, c, g):
 
     d1 = ev.step(*jax.tree.map(lambda x: x[0], ev.scan_inputs()))[0]
     fast = cotangents(scaled[0] * d1, previous(alpha0, alpha) * scaled, scaled)
+    if not fallback:
+        return (*fast, jnp.all(ok_b))
 
     def slow():
         # the barrier keeps XLA from hoisting this branch's (T, K) arrays out of the cond

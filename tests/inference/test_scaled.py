@@ -123,6 +123,13 @@ def test_backward_underflow_falls_back_to_reverse_mode(monkeypatch):
     monkeypatch.setattr(_scaled, "backward", broken)
     g = jax.grad(_kernel_ll)(params, y, u, mask)
     assert _max_rel_err(g, g_ref) < 1e-9
+    # the public log_likelihood takes the log-space route instead
+    from switchssm.inference import log_likelihood
+
+    L = int(mask.sum())
+    g_pub = jax.grad(log_likelihood)(params, y[:L], u[:L])
+    g_log = jax.grad(partial(log_likelihood, mode="log"))(params, y[:L], u[:L])
+    assert _max_rel_err(g_pub, g_log) < 1e-9
 
 
 def test_underflow_is_reported_and_gradient_is_zero_there():
