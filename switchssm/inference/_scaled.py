@@ -261,9 +261,8 @@ def log_likelihood(alpha0, ev: Evidence):
 
 
 def _ll_fwd(alpha0, ev):
-    alpha, c, ok = forward(alpha0, ev)
-    ll = jnp.sum(jnp.log(c)) + jnp.sum(ev.log_shift)
-    return (ll, ok.astype(c.dtype)), (alpha0, ev, alpha, c, ok)
+    f = filter_(alpha0, ev)
+    return (f.log_likelihood, f.ok.astype(f.c.dtype)), (alpha0, ev, f.alpha, f.c, f.ok)
 
 
 def _materialized_ll(alpha0, d, w):

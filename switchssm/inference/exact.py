@@ -342,11 +342,9 @@ def _always_ll(params, y, u):
 
 
 def _always_ll_fwd(params, y, u):
-    ev = _scaled.evidence(params, y, u)
-    alpha, c, ok = _scaled.forward(params.initial_probs, ev)
-    fast = jnp.sum(jnp.log(c)) + jnp.sum(ev.log_shift)
-    value = lax.cond(ok, lambda: fast, lambda: _log_space_ll(params, y, u))
-    return value, (params, y, u, alpha, c, ok)
+    f = _scaled.filter_(params.initial_probs, _scaled.evidence(params, y, u))
+    value = lax.cond(f.ok, lambda: f.log_likelihood, lambda: _log_space_ll(params, y, u))
+    return value, (params, y, u, f.alpha, f.c, f.ok)
 
 
 def _always_ll_bwd(res, g):
