@@ -38,17 +38,19 @@ def _pytree(cls):
     """
     static = tuple(getattr(cls, "_static", ()))
     names = [f.name for f in dataclasses.fields(cls)]
-    leaves = [n for n in names if n not in static]
+    leaves = tuple(n for n in names if n not in static)
+    # flattening happens on every jitted call: read and write the instance dict directly
+    # (a frozen dataclass only guards __setattr__)
 
     def flatten(obj):
-        return [getattr(obj, n) for n in leaves], tuple(getattr(obj, n) for n in static)
+        d = obj.__dict__
+        return [d[n] for n in leaves], tuple([d[n] for n in static])
 
     def unflatten(aux, children):
         obj = object.__new__(cls)
-        for n, v in zip(leaves, children, strict=True):
-            object.__setattr__(obj, n, v)
-        for n, v in zip(static, aux, strict=True):
-            object.__setattr__(obj, n, v)
+        d = obj.__dict__
+        d.update(zip(leaves, children, strict=True))
+        d.update(zip(static, aux, strict=True))
         return obj
 
     jax.tree_util.register_pytree_node(cls, flatten, unflatten)
