@@ -880,7 +880,7 @@ assert np.abs(d_lam_g).max() < 1e-10 and np.abs(d_eta_g).max() < 1e-10
 # $F = \sum_{\text{paths}} Q\,(\log P(x, s, z) - \log Q)$, and its gradient by `jax.grad`
 # with respect to every natural parameter $(\eta_0, \eta_{1:T}, \lambda_{1:T})$. At the
 # converged factors it vanishes; the value equals VMP's ELBO and lies below
-# $\log P(x_{1:T})$. ($r_0$ is not returned; it is recovered from
+# $\log P(x_{1:T})$. ($r_0 = Q(s_0)$ is returned as `initial_s`; it satisfies
 # $p_1 = (1-g_1) r_0 + g_1 r_1$.)
 
 # %%
@@ -917,7 +917,8 @@ def path_elbo(eta0, eta, lam):
 
 vs = vmp_smooth(p_v, y_v, u_v, num_iters=200)
 g_v, r_v, p_v1 = np.asarray(vs.smoothed_z), np.asarray(vs.candidate_s), np.asarray(vs.smoothed_s)[0]
-r0_v = (p_v1 - g_v[0] * r_v[0]) / (1 - g_v[0])
+r0_v = np.asarray(vs.initial_s)
+assert np.allclose(p_v1, (1 - g_v[0]) * r0_v + g_v[0] * r_v[0], rtol=0, atol=1e-14)
 nat = (jnp.log(r0_v), jnp.log(r_v), jnp.asarray(sps.logit(g_v)))
 grads = jax.grad(path_elbo, argnums=(0, 1, 2))(*nat)
 max_grad = max(float(jnp.abs(gr).max()) for gr in grads)

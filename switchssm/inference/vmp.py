@@ -183,6 +183,8 @@ class VMPSmoothPosterior(NamedTuple):
         gate_s_term: ``(T,)``, :math:`S_t` at the last sweep.
         elbo_history: ``(num_iters + 1,)``, ``F`` after the filter sweep and after every
             smoothing sweep (non-decreasing).
+        initial_s: ``(K,)``, :math:`Q(s_0) = r_0`, the free factor of the initial state
+            (:math:`p_1 = (1 - g_1) r_0 + g_1 r_1`).
     """
 
     elbo: Float[Array, ""]
@@ -191,6 +193,7 @@ class VMPSmoothPosterior(NamedTuple):
     candidate_s: Float[Array, "T K"]
     gate_s_term: Float[Array, " T"]
     elbo_history: Float[Array, " I"]
+    initial_s: Float[Array, " K"]
 
 
 class _Sweep(NamedTuple):
@@ -200,6 +203,7 @@ class _Sweep(NamedTuple):
     g0: Array
     r: Array
     s_term: Array
+    r0: Array
 
 
 def _dot(p, f):
@@ -248,7 +252,7 @@ def _forward_sweep(log_pi, log_rho2, a, b, c, v0, v, drop_s_term):
         return p, (p, g1, g0, r, s_term, f)
 
     _, (p, g1, g0, r, s_term, f) = lax.scan(step, p0, (a, b, c, v))
-    return _Sweep(f0 + jnp.sum(f), p, g1, g0, r, s_term)
+    return _Sweep(f0 + jnp.sum(f), p, g1, g0, r, s_term, p0)
 
 
 def _future_values(a, g0):
@@ -288,7 +292,7 @@ def _smooth_impl(params, y, u, num_iters):
 
     last, hist = lax.scan(sweep, first, None, length=num_iters)
     history = jnp.concatenate([first.elbo[None], hist])
-    return VMPSmoothPosterior(last.elbo, last.p, last.g1, last.r, last.s_term, history)
+    return VMPSmoothPosterior(last.elbo, last.p, last.g1, last.r, last.s_term, history, last.r0)
 
 
 _filter_jit = jax.jit(_filter_impl, static_argnames="drop_s_term")

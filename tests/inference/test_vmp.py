@@ -377,3 +377,23 @@ def test_bad_input_raises():
     no_cue = params.replace(cue=None)
     with pytest.raises(ValueError, match="u"):
         vmp_filter(no_cue, y, u)
+
+
+@pytest.mark.parametrize("gated", [True, False])
+def test_smoother_initial_factor(gated):
+    """Q(s_0) = r_0: p_1 = (1 - g_1) r_0 + g_1 r_1 always, and in the gated model (where VMP
+    is exact) r_0 is the posterior P(s_0 | x) summed over every path by brute force."""
+    rng = np.random.default_rng(7)
+    params = make_params(rng, K=3, gated=gated, cue="scalar")
+    y, u = np_sample(rng, params, 6)
+    vs = vmp_smooth(params, y, u, num_iters=50)
+    r0, g, r = np.asarray(vs.initial_s), np.asarray(vs.smoothed_z), np.asarray(vs.candidate_s)
+    np.testing.assert_allclose(r0.sum(), 1.0, rtol=1e-14)
+    np.testing.assert_allclose(vs.smoothed_s[0], (1 - g[0]) * r0 + g[0] * r[0], atol=1e-14)
+    S, _, logp = path_log_joint(params, y, u)
+    w = np.exp(logp - logsumexp(logp))
+    post_s0 = np.bincount(S[:, 0], weights=w, minlength=3)
+    if gated:
+        np.testing.assert_allclose(r0, post_s0, atol=1e-12)
+    else:  # VMP is not exact here: a real, but small, difference
+        assert 1e-6 < np.max(np.abs(r0 - post_s0)) < 0.2
