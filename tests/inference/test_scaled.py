@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from switchssm.inference import _scaled, smooth
+from switchssm.inference import _scaled, log_likelihood, smooth
 from switchssm.inference._emissions import log_evidence, log_switch_probs
 from switchssm.inference.exact import forward_log
 from switchssm.models import GaussianEmission, SwitchingParams, sample
@@ -173,3 +173,21 @@ def test_log_likelihood_modes_and_gradients_in_data(emission):
     h = 1e-5
     fd = (float(jax.grad(ll_rho)(0.3 + h)) - float(jax.grad(ll_rho)(0.3 - h))) / (2 * h)
     np.testing.assert_allclose(hess, fd, rtol=1e-6)
+
+
+@pytest.mark.parametrize("emission", ["categorical", "gaussian"])
+@pytest.mark.parametrize("K", [3, 20])
+def test_both_backward_steps_agree_with_log_space(K, emission):
+    """The backward step has a stacked-reduction form for short state vectors (K * 8 bytes
+    <= 128 in float64) and the plain form otherwise: smoothed marginals (through b) and the
+    gradient (through the VJP's backward pass) of each against the log-space recursions."""
+    assert (K * 8 <= _scaled._STACKED_BACKWARD_MAX_BYTES) == (K == 3)  # one case per form
+    rng = np.random.default_rng(K)
+    params = make_params(rng, K=K, gated=False, emission=emission, cue="scalar")
+    y, u, _, _ = sample(jax.random.PRNGKey(K), params, 60)
+    seq, ref = smooth(params, y, u, mode="sequential"), smooth(params, y, u, mode="log")
+    np.testing.assert_allclose(seq.smoothed_s, ref.smoothed_s, atol=1e-12)
+    np.testing.assert_allclose(seq.smoothed_z, ref.smoothed_z, atol=1e-12)
+    g = jax.grad(lambda p: log_likelihood(p, y, u))(params)
+    g_ref = jax.grad(lambda p: log_likelihood(p, y, u, mode="log"))(params)
+    assert _max_rel_err(g, g_ref) < 1e-9
