@@ -191,3 +191,56 @@ def test_both_backward_steps_agree_with_log_space(K, emission):
     g = jax.grad(lambda p: log_likelihood(p, y, u))(params)
     g_ref = jax.grad(lambda p: log_likelihood(p, y, u, mode="log"))(params)
     assert _max_rel_err(g, g_ref) < 1e-9
+
+
+_SMALL_LOOP_FLAG = "--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=1000000000"
+
+# run in a subprocess with and without the flag; prints the results and how many of the
+# compiled smoother's loops XLA turned into single kernels
+_SUBPROCESS_SMOOTH = """
+import json, sys
+import jax
+jax.config.update("jax_enable_x64", True)
+import numpy as np
+from switchssm.inference import log_likelihood, smooth
+from switchssm.models import sample
+from tests.inference.test_exact import make_params
+params = make_params(np.random.default_rng(16), K=16, gated=False, emission="categorical",
+                     cue="scalar")
+y, u, _, _ = sample(jax.random.PRNGKey(16), params, 200)
+sm = smooth(params, y, u)
+g = jax.grad(log_likelihood)(params, y, u)
+hlo = jax.jit(lambda p: smooth(p, y, u)).lower(params).compile().as_text()
+json.dump(dict(s=np.asarray(sm.smoothed_s).tolist(), rho=float(g.switch_prob),
+               small=hlo.count('xla_cpu_small_call="true"')), sys.stdout)
+"""
+
+
+def _smooth_in_subprocess(flag: bool) -> dict:
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ)
+    flags = env.get("XLA_FLAGS", "").replace(_SMALL_LOOP_FLAG, "")
+    env["XLA_FLAGS"] = (flags + " " + _SMALL_LOOP_FLAG) if flag else flags
+    env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run(
+        [sys.executable, "-c", _SUBPROCESS_SMOOTH], capture_output=True, text=True, env=env,
+        cwd=root, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout)
+
+
+def test_small_loop_threshold_flag_gives_the_same_results():
+    """The README's optional XLA flag changes code generation only: at K = 16 it makes XLA
+    compile more of the smoother's loops into single kernels, and the smoothed marginals and
+    the gradient equal those computed without it."""
+    with_flag, without = _smooth_in_subprocess(True), _smooth_in_subprocess(False)
+    assert with_flag["small"] > without["small"]  # the flag does change the compilation
+    np.testing.assert_allclose(with_flag["s"], without["s"], atol=1e-13)
+    np.testing.assert_allclose(with_flag["rho"], without["rho"], rtol=1e-12)
