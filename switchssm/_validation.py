@@ -8,9 +8,12 @@ inputs once at the boundary instead.
 
 from __future__ import annotations
 
+import math
+import operator
 from collections.abc import Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -139,3 +142,132 @@ def check_int_range(x, name: str, low: int, high: int) -> None:
         raise ValueError(
             f"`{name}` must hold symbols in [{low}, {high - 1}], found range [{a.min()}, {a.max()}]"
         )
+
+
+# --------------------------------------------------------------------------------------
+# Python scalars (options): one checker per kind, used by every public entry point.
+
+
+def check_int(value, name: str, *, low: int | None = 1, high: int | None = None) -> int:
+    """A Python or NumPy integer (never a bool) in ``[low, high]``; returns an ``int``.
+
+    Integral floats are refused: an option such as ``num_steps=2.5`` is a mistake, not a
+    request. NumPy integer scalars (``np.int64(2)``) are accepted.
+    """
+    if high is not None:
+        want = "an integer" + ("" if low is None else f" in [{low}, {high}]")
+        want = want if low is not None else f"an integer <= {high}"
+    else:
+        want = {None: "an integer", 0: "a nonnegative integer", 1: "a positive integer"}.get(
+            low, f"an integer >= {low}"
+        )
+    if isinstance(value, bool | np.bool_):
+        raise ValueError(f"`{name}` must be {want}, got the bool {value!r}")
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise ValueError(f"`{name}` must be {want}, got {value!r}") from None
+    if (low is not None and n < low) or (high is not None and n > high):
+        raise ValueError(f"`{name}` must be {want}, got {n}")
+    return int(n)
+
+
+def check_float(
+    value,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """A finite real number (never a bool or a string) in the given interval; a ``float``.
+
+    ``low_open``/``high_open`` exclude the end points, e.g. ``low=0, low_open=True`` for a
+    strictly positive step size.
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(
+        value, int | float | np.integer | np.floating
+    ):
+        if not (isinstance(value, np.ndarray | jax.Array) and np.ndim(value) == 0):
+            raise ValueError(f"`{name}` must be a real number, got {value!r}")
+        if np.asarray(value).dtype.kind not in "iuf":
+            raise ValueError(f"`{name}` must be a real number, got {value!r}")
+    v = float(value)
+    bad = not math.isfinite(v)
+    bad |= low is not None and (v <= low if low_open else v < low)
+    bad |= high is not None and (v >= high if high_open else v > high)
+    if bad:
+        lb = "" if low is None else (f" > {low:g}" if low_open else f" >= {low:g}")
+        hb = "" if high is None else (f" < {high:g}" if high_open else f" <= {high:g}")
+        both = " and" if lb and hb else ""
+        raise ValueError(f"`{name}` must be a finite number{lb}{both}{hb}, got {value!r}")
+    return v
+
+
+def check_bool(value, name: str) -> bool:
+    """A Python or NumPy bool (``"no"``, ``1`` and ``None`` are refused); returns a ``bool``."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"`{name}` must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_choice(value, name: str, choices: Sequence):
+    """``value`` is one of ``choices`` (compared with ``==``, strings only match strings)."""
+    for c in choices:
+        if type(value) is type(c) and value == c:
+            return value
+    raise ValueError(f"`{name}` must be one of {tuple(choices)}, got {value!r}")
+
+
+# --------------------------------------------------------------------------------------
+# Arrays held by parameter classes.
+
+
+def as_float(x, name: str, *, promote: bool = True):
+    """A real floating-point array for a parameter field, or a clear error.
+
+    Tracers pass through (non-float tracers are cast). Concrete values must hold real
+    numbers: bools, complex numbers, strings, objects and 16-bit floats are refused
+    naming ``name``; non-native byte order (a big-endian file) is converted; integers
+    become the default float.
+
+    Args:
+        x: array-like.
+        name: the argument's name in error messages (``"emission.probs"``).
+        promote: ``True``: a JAX array of the default float dtype (float64 with
+            ``jax_enable_x64``, else float32), except JAX float arrays, which pass
+            unchanged. ``False``: float32/float64 keep their dtype (NumPy stays NumPy).
+    """
+    if isinstance(x, jax.core.Tracer):
+        return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.result_type(float))
+    if isinstance(x, jax.Array):
+        kind = np.dtype(x.dtype).kind if x.dtype != jnp.bfloat16 else "V"
+        if kind == "f" and x.dtype.itemsize >= 4:
+            return x
+        a = x
+    else:
+        try:
+            a = np.asarray(x)
+        except Exception:
+            raise ValueError(f"`{name}` must be an array of real numbers, got {x!r}") from None
+    dt = np.dtype(a.dtype) if not isinstance(a, jax.Array) else a.dtype
+    kind = "V" if dt == jnp.bfloat16 else np.dtype(dt).kind
+    if kind == "b":
+        raise ValueError(f"`{name}` must hold real numbers, got a bool array")
+    if kind == "c":
+        raise ValueError(f"`{name}` must hold real numbers, got complex dtype {dt}")
+    if kind not in "iuf":
+        raise ValueError(f"`{name}` must hold real numbers, got dtype {dt}")
+    if kind == "f" and np.dtype(dt).itemsize < 4:
+        raise ValueError(
+            f"`{name}` has dtype {dt}: 16-bit floats are not supported, use float32 or float64"
+        )
+    a = np.asarray(a)
+    if not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))
+    if a.dtype.kind != "f":
+        a = a.astype(np.float64)
+    if promote:
+        return jnp.asarray(a, dtype=jnp.result_type(float))
+    return a

@@ -57,6 +57,7 @@ __all__ = [
     "diagonal_scan",
     "linear_recurrence",
     "log_diagonal_scan",
+    "resolve_mode",
 ]
 
 MODES = ("sequential", "parallel")
@@ -84,11 +85,28 @@ def default_mode() -> str:
 # ---------------------------------------------------------------------------
 
 
-def _resolve_mode(mode) -> str:
+def resolve_mode(mode: str | None, choices: tuple[str, ...] = MODES) -> str:
+    """Validate a ``mode=`` argument; ``None`` picks :func:`default_mode`.
+
+    Every function of the package that takes ``mode=`` resolves it here, so the default
+    is the same everywhere: ``"sequential"`` on CPU, ``"parallel"`` on accelerators.
+
+    Args:
+        mode: ``None`` or one of ``choices``.
+        choices: the modes the caller supports (``("sequential", "parallel")``; exact
+            inference adds ``"log"``).
+
+    Returns:
+        The mode to run.
+
+    Example:
+        >>> resolve_mode("parallel")
+        'parallel'
+    """
     if mode is None:
         return default_mode()
-    if mode not in MODES:
-        raise ValueError(f"`mode` must be one of {MODES} or None, got {mode!r}")
+    if not isinstance(mode, str) or mode not in choices:
+        raise ValueError(f"`mode` must be one of {tuple(choices)} or None, got {mode!r}")
     return mode
 
 
@@ -291,7 +309,7 @@ def diagonal_scan(
         >>> h[:, 0].tolist()
         [1.0, 1.5, 1.75]
     """
-    parallel = _resolve_mode(mode) == "parallel"
+    parallel = resolve_mode(mode) == "parallel"
     reverse = _check_reverse(reverse)
     a, b, h0, out_shape = _prepare_diagonal(a, b, h0, ("a", "b", "h0"))
     dtype = _dtype(a, b, h0)
@@ -342,7 +360,7 @@ def log_diagonal_scan(
         >>> jnp.round(jnp.exp(lh[:, 0]), 6).tolist()
         [1.0, 1.5, 1.75]
     """
-    parallel = _resolve_mode(mode) == "parallel"
+    parallel = resolve_mode(mode) == "parallel"
     reverse = _check_reverse(reverse)
     log_a, log_b, log_h0, out_shape = _prepare_diagonal(
         log_a, log_b, log_h0, ("log_a", "log_b", "log_h0")
@@ -367,7 +385,7 @@ def log_diagonal_scan(
 
 
 def _matrix_scan(a, b, h0, mode, reverse, block: bool):
-    parallel = _resolve_mode(mode) == "parallel"
+    parallel = resolve_mode(mode) == "parallel"
     reverse = _check_reverse(reverse)
     a, b, h0, out_shape = _prepare_matrix(a, b, h0, ("a", "b", "h0"), block=block)
     dtype = _dtype(a, b, h0)

@@ -75,9 +75,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import cho_factor, cho_solve
 
+from switchssm import _validation as V
 from switchssm import scan as _scan
 from switchssm.bridges.checks import Check
-from switchssm.bridges.high_mi import _check_separation, _cue_mi, _positive_int, _tol
+from switchssm.bridges.high_mi import _check_separation, _cue_mi, _tol
 from switchssm.inference.changepoint import run_length_filter
 from switchssm.models.gaussian_latent import GaussianLatentParams, sample_gaussian_latent
 from switchssm.models.params import GaussianCue
@@ -466,8 +467,8 @@ def gaussian_sweep_sequences(
     params = default_gaussian_params() if params is None else params
     _check_params(params)
     _check_separation(separation, "separation", scalar=True)
-    T = _positive_int(num_timesteps, "num_timesteps")
-    N = _positive_int(num_sequences, "num_sequences")
+    T = V.check_int(num_timesteps, "num_timesteps")
+    N = V.check_int(num_sequences, "num_sequences")
     key = jax.random.PRNGKey(0) if key is None else key
     params_d = _with_separation(params, float(separation), bool(gated))
     return params_d, _sample_batch(params_d, jax.random.split(key, N), T)
@@ -618,8 +619,8 @@ def gaussian_latent_sweep(
     if d.ndim != 1 or d.size < 1:
         raise ValueError(f"`separations` must be a non-empty 1-D list, got shape {d.shape}")
     _check_separation(d, "separations")
-    T = _positive_int(num_timesteps, "num_timesteps")
-    N = _positive_int(num_sequences, "num_sequences")
+    T = V.check_int(num_timesteps, "num_timesteps")
+    N = V.check_int(num_sequences, "num_sequences")
     key = jax.random.PRNGKey(0) if key is None else key
     keys = jax.random.split(key, N)
     rho = float(params.switch_prob)

@@ -56,7 +56,6 @@ minGRU gap (which does not vanish) and the selective-SSM gap (which does).
 from __future__ import annotations
 
 import functools
-import operator
 from typing import NamedTuple
 
 import jax
@@ -460,8 +459,8 @@ def mi_sweep_sequences(
     params = default_mi_params() if params is None else params
     if not isinstance(params, SwitchingParams):
         raise ValueError(f"`params` must be a SwitchingParams or None, got {type(params).__name__}")
-    T = _positive_int(num_timesteps, "num_timesteps")
-    N = _positive_int(num_sequences, "num_sequences")
+    T = V.check_int(num_timesteps, "num_timesteps")
+    N = V.check_int(num_sequences, "num_sequences")
     key = jax.random.PRNGKey(0) if key is None else key
     params_d = with_separation(params, separation, gated=gated)
     return params_d, _sample_batch(params_d, jax.random.split(key, N), T)
@@ -478,16 +477,6 @@ def _fit_slope(x, y):
     if x.size < 2 or np.ptp(x) == 0:
         return float("nan")
     return float(np.polyfit(x, y, 1)[0])
-
-
-def _positive_int(v, name):
-    try:
-        n = operator.index(v)
-    except TypeError:
-        raise ValueError(f"`{name}` must be a positive integer, got {v!r}") from None
-    if isinstance(v, bool) or n < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got {v!r}")
-    return n
 
 
 def mi_sweep(
@@ -536,8 +525,8 @@ def mi_sweep(
     if d.size < 1:
         raise ValueError("`separations` must hold at least one separation")
     _check_separation(d, "separations")
-    T = _positive_int(num_timesteps, "num_timesteps")
-    N = _positive_int(num_sequences, "num_sequences")
+    T = V.check_int(num_timesteps, "num_timesteps")
+    N = V.check_int(num_sequences, "num_sequences")
     key = jax.random.PRNGKey(0) if key is None else key
     keys = jax.random.split(key, N)  # the same keys at every d: common random numbers
 

@@ -35,6 +35,7 @@ import numpy as np
 from scipy import linalg
 from scipy.optimize import linear_sum_assignment
 
+from switchssm import _validation as V
 from switchssm.types import Float
 
 __all__ = [
@@ -115,26 +116,6 @@ def _rows(A: np.ndarray, lengths) -> np.ndarray:
         return A.reshape(-1, A.shape[-1])
     mask = np.arange(A.shape[1])[None, :] < lengths[:, None]
     return A[mask]
-
-
-def _check_fraction(x, name: str) -> float:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be a number in (0, 1), got {x!r}") from None
-    if not 0.0 < v < 1.0:
-        raise ValueError(f"`{name}` must lie in (0, 1), got {x!r}")
-    return v
-
-
-def _check_nonnegative(x, name: str) -> float:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be a number >= 0, got {x!r}") from None
-    if not (math.isfinite(v) and v >= 0.0):
-        raise ValueError(f"`{name}` must be a finite number >= 0, got {x!r}")
-    return v
 
 
 # ---------------------------------------------------------------------------
@@ -274,8 +255,10 @@ def linear_probe(
     Y = _array(target, "target", (3,)) if Y is None else Y
     _same_steps(H, Y, "H", "target")
     lens = _lengths(lengths, H.shape)
-    train_fraction = _check_fraction(train_fraction, "train_fraction")
-    ridge = _check_nonnegative(ridge, "ridge")
+    train_fraction = V.check_float(
+        train_fraction, "train_fraction", low=0, high=1, low_open=True, high_open=True
+    )
+    ridge = V.check_float(ridge, "ridge", low=0)
     N = H.shape[0]
     if N < 2:
         raise ValueError(f"`H` must hold at least 2 sequences (the split is by sequence), got {N}")
@@ -362,7 +345,7 @@ def cca(
     Y = _array(Y, "Y", (2, 3))
     _same_steps(X, Y, "X", "Y")
     lens = _lengths(lengths, X.shape)
-    regularization = _check_nonnegative(regularization, "regularization")
+    regularization = V.check_float(regularization, "regularization", low=0)
     Xr, Yr = _rows(X, lens), _rows(Y, lens)
     n, p = Xr.shape
     q = Yr.shape[1]

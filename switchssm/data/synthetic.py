@@ -16,12 +16,12 @@ samplers (:func:`switchssm.models.sample`, :func:`switchssm.models.sample_gaussi
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Sequence
 
 import jax
 import numpy as np
 
+from switchssm import _validation as _V
 from switchssm.models import (
     CategoricalEmission,
     GaussianCue,
@@ -41,18 +41,6 @@ KINDS = ("categorical", "gaussian", "gaussian_latent")
 #: separation ``d = 1.5 / 0.6 = 2.5``.
 _CUE_MEANS = (0.0, 1.5)
 _CUE_SCALE = 0.6
-
-
-def _positive_int(x, name: str) -> int:
-    if isinstance(x, bool):
-        raise ValueError(f"`{name}` must be a positive integer, got {x!r}")
-    try:
-        n = operator.index(x)
-    except TypeError:
-        raise ValueError(f"`{name}` must be a positive integer, got {x!r}") from None
-    if n < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got {x!r}")
-    return n
 
 
 def example_switching_params(
@@ -108,14 +96,14 @@ def example_switching_params(
     """
     if kind not in KINDS:
         raise ValueError(f"`kind` must be one of {KINDS}, got {kind!r}")
-    K = _positive_int(num_states, "num_states")
+    K = _V.check_int(num_states, "num_states")
     rho = float(switch_prob)
     if not 0.0 <= rho <= 1.0:
         raise ValueError(f"`switch_prob` must lie in [0, 1], got {switch_prob!r}")
     cue_obj = GaussianCue(np.array(_CUE_MEANS), _CUE_SCALE) if cue else None
 
     if kind == "categorical":
-        V = _positive_int(num_symbols, "num_symbols")
+        V = _V.check_int(num_symbols, "num_symbols")
         if V < K or V < 2:
             raise ValueError(
                 f"`num_symbols` must be >= max(2, num_states) = {max(2, K)} so that each state "
@@ -129,7 +117,7 @@ def example_switching_params(
             np.full(K, 1.0 / K), rho, CategoricalEmission(probs), cue=cue_obj, gated=gated
         )
 
-    D = _positive_int(emission_dim, "emission_dim")
+    D = _V.check_int(emission_dim, "emission_dim")
     if not float(separation) > 0.0:
         raise ValueError(f"`separation` must be positive, got {separation!r}")
     if kind == "gaussian":
@@ -200,7 +188,7 @@ def sample_dataset(
         lengths = [lengths]
     if isinstance(lengths, str | bytes) or not isinstance(lengths, Sequence | np.ndarray):
         raise ValueError(f"`lengths` must be an int or a sequence of ints, got {lengths!r}")
-    Ts = [_positive_int(T, "lengths") for T in lengths]
+    Ts = [_V.check_int(T, "lengths") for T in lengths]
     if not Ts:
         raise ValueError("`lengths` is empty: ask for at least one sequence")
     keys = jax.random.split(key, len(Ts))

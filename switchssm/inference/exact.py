@@ -87,14 +87,6 @@ def _lse(x, axis=None):
     return jnp.squeeze(out, axis=axis) if axis is not None else out.reshape(())
 
 
-def _check_mode(mode):
-    if mode is None:
-        return _scan.default_mode()
-    if mode not in _MODES:
-        raise ValueError(f"`mode` must be one of {_MODES} or None, got {mode!r}")
-    return mode
-
-
 # --------------------------------------------------------------------------------------
 # General (always-emitting or gated) O(T K) recursions in log space.
 
@@ -300,7 +292,7 @@ def filter(params: SwitchingParams, y, u=None, *, mode: str | None = None) -> Fi
         (50, 2)
     """
     validate_inputs(params, y, u)
-    return _filter_jit(params, y, u, mode=_check_mode(mode))
+    return _filter_jit(params, y, u, mode=_scan.resolve_mode(mode, _MODES))
 
 
 def smooth(params: SwitchingParams, y, u=None, *, mode: str | None = None) -> SmoothPosterior:
@@ -322,7 +314,7 @@ def smooth(params: SwitchingParams, y, u=None, *, mode: str | None = None) -> Sm
         (50,)
     """
     validate_inputs(params, y, u)
-    return _smooth_jit(params, y, u, mode=_check_mode(mode))
+    return _smooth_jit(params, y, u, mode=_scan.resolve_mode(mode, _MODES))
 
 
 def _log_space_ll(params, y, u):
@@ -407,7 +399,7 @@ def log_likelihood(
     CPU a separate jitted call from Python adds about 0.1 ms of dispatch, which is most of
     the cost at K = 4, T = 10^3 (``benchmarks/README.md``).
     """
-    mode = _check_mode(mode)
+    mode = _scan.resolve_mode(mode, _MODES)
     if params.gated:
         _, _, log_norms = gated_gate_and_candidate(params, y, u)
         return jnp.sum(log_norms)

@@ -17,7 +17,6 @@ In the gated variant a step without a switch emits from the marginal background
 
 from __future__ import annotations
 
-import dataclasses
 import operator
 from functools import partial
 from typing import ClassVar
@@ -30,14 +29,14 @@ import numpyro.distributions as dist
 from numpyro.contrib.control_flow import scan
 
 from switchssm import _validation as V
-from switchssm.models.params import GaussianCue, _as_float, _pytree, _set
+from switchssm._pytree import params_pytree
+from switchssm.models.params import GaussianCue, check_structure
 from switchssm.types import Array, Float, Int, PRNGKeyArray
 
 __all__ = ["GaussianLatentParams", "gaussian_latent_model", "sample_gaussian_latent"]
 
 
-@_pytree
-@dataclasses.dataclass(frozen=True, eq=False)
+@params_pytree
 class GaussianLatentParams:
     """Parameters of the switching model with a Gaussian latent ``s_t in R^K``.
 
@@ -67,43 +66,26 @@ class GaussianLatentParams:
     gated: bool = False
     _static: ClassVar[tuple] = ("gated",)
 
-    def __post_init__(self):
-        for name in (
-            "initial_mean",
-            "initial_cov",
-            "emission_matrix",
-            "emission_cov",
-            "switch_prob",
-        ):
-            _set(self, name, _as_float(getattr(self, name)))
-        _set(self, "gated", bool(self.gated))
-        if self.cue is not None and not isinstance(self.cue, GaussianCue):
-            raise ValueError(f"`cue` must be a GaussianCue or None, got {type(self.cue).__name__}")
-        if V.all_concrete(
-            self.initial_mean,
-            self.initial_cov,
-            self.emission_matrix,
-            self.emission_cov,
-            self.switch_prob,
-        ):
-            V.check_ndim(self.initial_mean, "initial_mean", 1, "(K,)")
-            V.check_finite(self.initial_mean, "initial_mean")
-            K = np.shape(self.initial_mean)[0]
-            if K < 1:
-                raise ValueError("`initial_mean` must have at least one dimension (K >= 1)")
-            V.check_covariance(self.initial_cov, "initial_cov", dim=K)
-            V.check_ndim(self.emission_matrix, "emission_matrix", 2, "(D, K)")
-            if np.shape(self.emission_matrix)[1] != K or np.shape(self.emission_matrix)[0] < 1:
-                raise ValueError(
-                    f"`emission_matrix` must have shape (D, {K}) with D >= 1, "
-                    f"got {np.shape(self.emission_matrix)}"
-                )
-            V.check_finite(self.emission_matrix, "emission_matrix")
-            V.check_covariance(
-                self.emission_cov, "emission_cov", dim=np.shape(self.emission_matrix)[0]
+    _children: ClassVar[tuple] = ("cue",)
+
+    def _validate(self):
+        check_structure(self)
+        V.check_ndim(self.initial_mean, "initial_mean", 1, "(K,)")
+        V.check_finite(self.initial_mean, "initial_mean")
+        K = np.shape(self.initial_mean)[0]
+        if K < 1:
+            raise ValueError("`initial_mean` must have at least one dimension (K >= 1)")
+        V.check_covariance(self.initial_cov, "initial_cov", dim=K)
+        V.check_ndim(self.emission_matrix, "emission_matrix", 2, "(D, K)")
+        if np.shape(self.emission_matrix)[1] != K or np.shape(self.emission_matrix)[0] < 1:
+            raise ValueError(
+                f"`emission_matrix` must have shape (D, {K}) with D >= 1, "
+                f"got {np.shape(self.emission_matrix)}"
             )
-            V.check_ndim(self.switch_prob, "switch_prob", 0, "(a scalar rho)")
-            V.check_unit_interval(self.switch_prob, "switch_prob")
+        V.check_finite(self.emission_matrix, "emission_matrix")
+        V.check_covariance(self.emission_cov, "emission_cov", dim=np.shape(self.emission_matrix)[0])
+        V.check_ndim(self.switch_prob, "switch_prob", 0, "(a scalar rho)")
+        V.check_unit_interval(self.switch_prob, "switch_prob")
 
     @property
     def latent_dim(self) -> int:
@@ -125,10 +107,6 @@ class GaussianLatentParams:
         """``C S0 C' + R``: covariance of the prior predictive ``y_t`` of a fresh latent."""
         C = self.emission_matrix
         return C @ self.initial_cov @ C.T + self.emission_cov
-
-    def replace(self, **changes) -> GaussianLatentParams:
-        """A copy with some fields replaced (validated again)."""
-        return dataclasses.replace(self, **changes)
 
     def validate_observations(self, y, u=None, *, y_name: str = "y", u_name: str = "u") -> None:
         """Check ``y`` (``(T, D)``, finite, ``T >= 1``) and the cue ``u`` against the params.

@@ -18,7 +18,6 @@ skips the checks.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import ClassVar
 
 import jax
@@ -28,53 +27,11 @@ import jax.scipy.stats as jstats
 import numpy as np
 
 from switchssm import _validation as V
+from switchssm._pytree import params_pytree
 from switchssm.types import Array, Float
 
 
-def _pytree(cls):
-    """Register a frozen dataclass as a pytree whose unflatten bypasses validation.
-
-    Fields listed in ``cls._static`` are auxiliary (hashable) data, the rest are leaves.
-    """
-    static = tuple(getattr(cls, "_static", ()))
-    names = [f.name for f in dataclasses.fields(cls)]
-    leaves = tuple(n for n in names if n not in static)
-    # flattening happens on every jitted call: read and write the instance dict directly
-    # (a frozen dataclass only guards __setattr__)
-
-    def flatten(obj):
-        d = obj.__dict__
-        return [d[n] for n in leaves], tuple([d[n] for n in static])
-
-    def unflatten(aux, children):
-        obj = object.__new__(cls)
-        d = obj.__dict__
-        d.update(zip(leaves, children, strict=True))
-        d.update(zip(static, aux, strict=True))
-        return obj
-
-    jax.tree_util.register_pytree_node(cls, flatten, unflatten)
-    return cls
-
-
-def _set(obj, name, value):
-    object.__setattr__(obj, name, value)
-
-
-def _as_float(x):
-    """A JAX float array (tracers and float JAX arrays pass through unchanged)."""
-    if isinstance(x, jax.core.Tracer):
-        return x
-    if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jnp.floating):
-        return x
-    x = np.asarray(x)
-    if x.dtype.kind != "f":
-        x = x.astype(np.float64)
-    return jnp.asarray(x, dtype=jnp.result_type(float))
-
-
-@_pytree
-@dataclasses.dataclass(frozen=True, eq=False)
+@params_pytree
 class CategoricalEmission:
     """Categorical observations: ``P(y = v | s = k) = probs[k, v]``.
 
@@ -83,13 +40,11 @@ class CategoricalEmission:
     """
 
     probs: Float[Array, "K V"]
-    _static: ClassVar[tuple] = ()
+    _prefix: ClassVar[str] = "emission."
 
-    def __post_init__(self):
-        _set(self, "probs", _as_float(self.probs))
-        if V.is_concrete(self.probs):
-            V.check_ndim(self.probs, "emission.probs", 2, "(K states, V symbols)")
-            V.check_probability_vector(self.probs, "emission.probs", axis=-1)
+    def _validate(self):
+        V.check_ndim(self.probs, "emission.probs", 2, "(K states, V symbols)")
+        V.check_probability_vector(self.probs, "emission.probs", axis=-1)
 
     @property
     def num_states(self) -> int:
@@ -116,8 +71,7 @@ class CategoricalEmission:
         return jnp.asarray(y, dtype=jnp.int32)
 
 
-@_pytree
-@dataclasses.dataclass(frozen=True, eq=False)
+@params_pytree
 class GaussianEmission:
     """Gaussian observations with state means and one shared covariance.
 
@@ -130,15 +84,12 @@ class GaussianEmission:
 
     means: Float[Array, "K D"]
     cov: Float[Array, "D D"]
-    _static: ClassVar[tuple] = ()
+    _prefix: ClassVar[str] = "emission."
 
-    def __post_init__(self):
-        _set(self, "means", _as_float(self.means))
-        _set(self, "cov", _as_float(self.cov))
-        if V.all_concrete(self.means, self.cov):
-            V.check_ndim(self.means, "emission.means", 2, "(K states, D dims)")
-            V.check_finite(self.means, "emission.means")
-            V.check_covariance(self.cov, "emission.cov", dim=np.shape(self.means)[1])
+    def _validate(self):
+        V.check_ndim(self.means, "emission.means", 2, "(K states, D dims)")
+        V.check_finite(self.means, "emission.means")
+        V.check_covariance(self.cov, "emission.cov", dim=np.shape(self.means)[1])
 
     @property
     def num_states(self) -> int:
@@ -178,11 +129,10 @@ class GaussianEmission:
         V.check_finite(y, name)
 
     def prepare(self, y):
-        return jnp.asarray(_as_float(y))
+        return V.as_float(y, "y")
 
 
-@_pytree
-@dataclasses.dataclass(frozen=True, eq=False)
+@params_pytree
 class GaussianCue:
     """Gaussian cue on the switch: ``u_t | z_t ~ N(means[z_t], scale^2 I)``.
 
@@ -193,27 +143,23 @@ class GaussianCue:
 
     means: Float[Array, "2 ..."]
     scale: Float[Array, ...]
-    _static: ClassVar[tuple] = ()
+    _prefix: ClassVar[str] = "cue."
 
-    def __post_init__(self):
-        _set(self, "means", _as_float(self.means))
-        _set(self, "scale", _as_float(self.scale))
-        if V.all_concrete(self.means, self.scale):
-            V.check_ndim(self.means, "cue.means", (1, 2), "((2,) or (2, Du))")
-            if np.shape(self.means)[0] != 2:
-                raise ValueError(
-                    "`cue.means` must have leading dimension 2 (m0, m1), "
-                    f"got {np.shape(self.means)}"
-                )
-            V.check_finite(self.means, "cue.means")
-            V.check_positive(self.scale, "cue.scale")
-            if np.ndim(self.scale) > 1 or (
-                np.ndim(self.scale) == 1 and np.shape(self.scale)[0] != self.dim
-            ):
-                raise ValueError(
-                    f"`cue.scale` must be a scalar or have shape ({self.dim},), "
-                    f"got {np.shape(self.scale)}"
-                )
+    def _validate(self):
+        V.check_ndim(self.means, "cue.means", (1, 2), "((2,) or (2, Du))")
+        if np.shape(self.means)[0] != 2:
+            raise ValueError(
+                f"`cue.means` must have leading dimension 2 (m0, m1), got {np.shape(self.means)}"
+            )
+        V.check_finite(self.means, "cue.means")
+        V.check_positive(self.scale, "cue.scale")
+        if np.ndim(self.scale) > 1 or (
+            np.ndim(self.scale) == 1 and np.shape(self.scale)[0] != self.dim
+        ):
+            raise ValueError(
+                f"`cue.scale` must be a scalar or have shape ({self.dim},), "
+                f"got {np.shape(self.scale)}"
+            )
 
     @property
     def dim(self) -> int:
@@ -253,8 +199,18 @@ class GaussianCue:
 Emission = CategoricalEmission | GaussianEmission
 
 
-@_pytree
-@dataclasses.dataclass(frozen=True, eq=False)
+def check_structure(params, emissions: tuple | None = None) -> None:
+    """The non-array fields of a model: ``gated`` a bool, ``cue`` a :class:`GaussianCue` or
+    ``None``, and (if ``emissions`` is given) ``emission`` one of those classes."""
+    params.__dict__["gated"] = V.check_bool(params.gated, "gated")  # np.bool_ -> bool
+    if emissions is not None and not isinstance(params.emission, emissions):
+        names = " or ".join(c.__name__ for c in emissions)
+        raise ValueError(f"`emission` must be a {names}, got {type(params.emission).__name__}")
+    if params.cue is not None and not isinstance(params.cue, GaussianCue):
+        raise ValueError(f"`cue` must be a GaussianCue or None, got {type(params.cue).__name__}")
+
+
+@params_pytree
 class SwitchingParams:
     """Parameters of the switching model with a categorical latent ``s_t in {0..K-1}``.
 
@@ -280,33 +236,20 @@ class SwitchingParams:
     cue: GaussianCue | None = None
     gated: bool = False
     _static: ClassVar[tuple] = ("gated",)
+    _children: ClassVar[tuple] = ("emission", "cue")
 
-    def __post_init__(self):
-        _set(self, "initial_probs", _as_float(self.initial_probs))
-        _set(self, "switch_prob", _as_float(self.switch_prob))
-        _set(self, "gated", bool(self.gated))
-        if not isinstance(self.emission, CategoricalEmission | GaussianEmission):
+    def _validate(self):
+        check_structure(self, (CategoricalEmission, GaussianEmission))
+        V.check_ndim(self.initial_probs, "initial_probs", 1, "(K,)")
+        V.check_probability_vector(self.initial_probs, "initial_probs")
+        V.check_ndim(self.switch_prob, "switch_prob", 0, "(a scalar rho)")
+        V.check_unit_interval(self.switch_prob, "switch_prob")
+        K = np.shape(self.initial_probs)[0]
+        if self.emission.num_states != K:
             raise ValueError(
-                "`emission` must be a CategoricalEmission or GaussianEmission, "
-                f"got {type(self.emission).__name__}"
+                f"`emission` has {self.emission.num_states} states but `initial_probs` has {K}"
             )
-        if self.cue is not None and not isinstance(self.cue, GaussianCue):
-            raise ValueError(f"`cue` must be a GaussianCue or None, got {type(self.cue).__name__}")
-        if V.all_concrete(self.initial_probs, self.switch_prob):
-            V.check_ndim(self.initial_probs, "initial_probs", 1, "(K,)")
-            V.check_probability_vector(self.initial_probs, "initial_probs")
-            V.check_ndim(self.switch_prob, "switch_prob", 0, "(a scalar rho)")
-            V.check_unit_interval(self.switch_prob, "switch_prob")
-            K = np.shape(self.initial_probs)[0]
-            if self.emission.num_states != K:
-                raise ValueError(
-                    f"`emission` has {self.emission.num_states} states but `initial_probs` has {K}"
-                )
 
     @property
     def num_states(self) -> int:
         return self.initial_probs.shape[0]
-
-    def replace(self, **changes) -> SwitchingParams:
-        """A copy with some fields replaced (validated again)."""
-        return dataclasses.replace(self, **changes)

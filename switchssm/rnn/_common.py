@@ -1,4 +1,4 @@
-"""Shared pieces of the RNN cells: parameter pytrees, boundary checks, activations.
+"""Shared pieces of the RNN cells: boundary checks, activations.
 
 Nothing here knows about probability. Every public cell function validates its
 concrete inputs here, before any ``jit``, and skips the checks for tracers so the
@@ -9,8 +9,6 @@ cells stay usable inside ``jit``, ``grad`` and ``vmap``.
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,57 +16,18 @@ import numpy as np
 from switchssm import _validation as V
 from switchssm.types import Array, ArrayLike, Float
 
-MODES = ("sequential", "parallel")
 SPACES = ("logit", "log")
 CANDIDATES = ("g", "exp", "log_softmax")
 
 
 # ---------------------------------------------------------------------------
-# parameter pytrees
+# parameters (the classes are switchssm._pytree.params_pytree dataclasses)
 # ---------------------------------------------------------------------------
 
 
-def _as_float(x):
-    if isinstance(x, jax.Array | jax.core.Tracer):
-        return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.result_type(float))
-    x = np.asarray(x)
-    return x if x.dtype.kind == "f" else x.astype(jnp.result_type(float))
-
-
-def params_pytree(cls):
-    """Make ``cls`` a frozen dataclass of float arrays registered as a pytree.
-
-    Construction converts every field to a float array and runs ``cls._validate``
-    when all fields are concrete. Unflattening (inside ``jit``, ``grad``,
-    ``tree_map`` or optimizer updates) bypasses both, so leaves may be tracers,
-    ``None`` or any other placeholder JAX puts there.
-    """
-    names = tuple(cls.__annotations__)
-
-    def __post_init__(self):
-        for n in names:
-            object.__setattr__(self, n, _as_float(getattr(self, n)))
-        if V.all_concrete(*(getattr(self, n) for n in names)):
-            self._validate()
-
-    def flatten_with_keys(obj):
-        return [(jax.tree_util.GetAttrKey(n), getattr(obj, n)) for n in names], None
-
-    def flatten(obj):
-        return [getattr(obj, n) for n in names], None
-
-    def unflatten(_, children):
-        obj = object.__new__(cls)
-        for n, v in zip(names, children, strict=True):
-            object.__setattr__(obj, n, v)
-        return obj
-
-    # Set before the dataclass decorator, which wires __post_init__ into __init__.
-    cls.__post_init__ = __post_init__
-    cls = dataclasses.dataclass(frozen=True, eq=False)(cls)
-    assert names == tuple(f.name for f in dataclasses.fields(cls))
-    jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
-    return cls
+def as_input(x, name: str = "x"):
+    """Cell inputs as a JAX float array (float32 stays float32; complex, bool refused)."""
+    return jnp.asarray(V.as_float(x, name, promote=False))
 
 
 def check_params(params, cls) -> None:
@@ -109,31 +68,14 @@ def uniform(key, shape, fan_in: int, dtype=None) -> Array:
     return jax.random.uniform(key, shape, dtype=dtype, minval=-bound, maxval=bound)
 
 
-def check_dims(input_dim, hidden_dim) -> None:
-    for name, d in (("input_dim", input_dim), ("hidden_dim", hidden_dim)):
-        if not isinstance(d, int | np.integer) or d < 1:
-            raise ValueError(f"`{name}` must be a positive integer, got {d!r}")
+def check_dims(input_dim, hidden_dim, names=("input_dim", "hidden_dim")) -> None:
+    for name, d in zip(names, (input_dim, hidden_dim), strict=True):
+        V.check_int(d, name)
 
 
 # ---------------------------------------------------------------------------
 # boundary checks for sequences and states
 # ---------------------------------------------------------------------------
-
-
-def resolve_mode(mode: str | None) -> str:
-    """Validate ``mode``; ``None`` picks the backend default of :mod:`switchssm.scan`."""
-    if mode is None:
-        from switchssm.scan import default_mode
-
-        return default_mode()
-    if mode not in MODES:
-        raise ValueError(f"`mode` must be one of {MODES} or None, got {mode!r}")
-    return mode
-
-
-def check_choice(value, name: str, choices: tuple) -> None:
-    if value not in choices:
-        raise ValueError(f"`{name}` must be one of {choices}, got {value!r}")
 
 
 def check_inputs(x, input_dim: int, name: str = "x") -> None:

@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from switchssm import _validation as V
+from switchssm._pytree import params_pytree
 from switchssm.rnn import _common as C
 from switchssm.types import Array, Float, PRNGKeyArray
 
@@ -69,7 +71,7 @@ def _check_parts(params, parts: tuple[str, ...], recurrent: tuple[str, ...]):
 
 
 def _prepare_x(x):
-    return jnp.asarray(C._as_float(x))
+    return C.as_input(x)
 
 
 # ---------------------------------------------------------------------------
@@ -77,7 +79,7 @@ def _prepare_x(x):
 # ---------------------------------------------------------------------------
 
 
-@C.params_pytree
+@params_pytree(promote=False)
 class GRUParams:
     """GRU weights (theory.md section 0).
 
@@ -214,7 +216,7 @@ class LSTMState(NamedTuple):
     cell: Array
 
 
-@C.params_pytree
+@params_pytree(promote=False)
 class LSTMParams:
     """LSTM weights.
 
@@ -378,7 +380,7 @@ def lstm(
 # ---------------------------------------------------------------------------
 
 
-@C.params_pytree
+@params_pytree(promote=False)
 class ElmanParams:
     """Elman (vanilla tanh) RNN weights.
 
@@ -492,7 +494,7 @@ def elman(
 # ---------------------------------------------------------------------------
 
 
-@C.params_pytree
+@params_pytree(promote=False)
 class LiGRUParams:
     """Light GRU weights (Ravanelli et al. 2018): no reset gate.
 
@@ -617,7 +619,7 @@ def ligru(
         (5, 4)
     """
     C.check_params(params, LiGRUParams)
-    C.check_choice(activation, "activation", LIGRU_ACTIVATIONS)
+    V.check_choice(activation, "activation", LIGRU_ACTIVATIONS)
     C.check_inputs(x, params.input_dim)
     C.check_state(h0, "h0", params.hidden_dim, np.shape(x))
     x = _prepare_x(x)

@@ -35,7 +35,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from switchssm import _validation as V
 from switchssm import scan
+from switchssm._pytree import params_pytree
 from switchssm.rnn import _common as C
 from switchssm.types import Array, Float, PRNGKeyArray
 
@@ -66,8 +68,8 @@ DECAYS = ("sigmoid", "exp")
 def _prepare(params, cls, x, mode):
     C.check_params(params, cls)
     C.check_inputs(x, params.input_dim)
-    mode = C.resolve_mode(mode)
-    return jnp.asarray(C._as_float(x)), mode
+    mode = scan.resolve_mode(mode)
+    return C.as_input(x), mode
 
 
 def _log_state(log_h0, x, weight, candidate):
@@ -85,7 +87,7 @@ def _check_candidate(candidate, space):
             )
         return None
     candidate = "g" if candidate is None else candidate
-    C.check_choice(candidate, "candidate", C.CANDIDATES)
+    V.check_choice(candidate, "candidate", C.CANDIDATES)
     return candidate
 
 
@@ -99,7 +101,7 @@ def _init_linear(key, input_dim, hidden_dim, dtype):
 # ---------------------------------------------------------------------------
 
 
-@C.params_pytree
+@params_pytree(promote=False)
 class MinGRUParams:
     """minGRU weights.
 
@@ -275,7 +277,7 @@ def mingru_log(
         True
     """
     x, mode = _prepare(params, MinGRUParams, x, mode)
-    C.check_choice(candidate, "candidate", C.CANDIDATES)
+    V.check_choice(candidate, "candidate", C.CANDIDATES)
     C.check_state(log_h0, "log_h0", params.hidden_dim, x.shape, log=True)
     log_h0 = _log_state(log_h0, x, params.gate_weight, candidate)
     return _mingru_log(params, x, log_h0, mode, candidate, False)
@@ -320,7 +322,7 @@ def mingru(
         >>> bool((mingru(params, jnp.ones((5, 3)), space="log") > 0).all())
         True
     """
-    C.check_choice(space, "space", C.SPACES)
+    V.check_choice(space, "space", C.SPACES)
     candidate = _check_candidate(candidate, space)
     x, mode = _prepare(params, MinGRUParams, x, mode)
     if space == "logit":
@@ -336,7 +338,7 @@ def mingru(
 # ---------------------------------------------------------------------------
 
 
-@C.params_pytree
+@params_pytree(promote=False)
 class MinLSTMParams:
     """minLSTM weights.
 
@@ -542,7 +544,7 @@ def minlstm_log(
         (5, 4)
     """
     x, mode = _prepare(params, MinLSTMParams, x, mode)
-    C.check_choice(candidate, "candidate", C.CANDIDATES)
+    V.check_choice(candidate, "candidate", C.CANDIDATES)
     C.check_state(log_h0, "log_h0", params.hidden_dim, x.shape, log=True)
     log_h0 = _log_state(log_h0, x, params.forget_weight, candidate)
     return _minlstm_log(params, x, log_h0, mode, candidate, False)
@@ -582,7 +584,7 @@ def minlstm(
         >>> minlstm(params, jnp.ones((5, 3)), mode="sequential").shape
         (5, 4)
     """
-    C.check_choice(space, "space", C.SPACES)
+    V.check_choice(space, "space", C.SPACES)
     candidate = _check_candidate(candidate, space)
     x, mode = _prepare(params, MinLSTMParams, x, mode)
     if space == "logit":
@@ -598,7 +600,7 @@ def minlstm(
 # ---------------------------------------------------------------------------
 
 
-@C.params_pytree
+@params_pytree(promote=False)
 class SelectiveParams:
     """Selective diagonal SSM weights (the Mamba form of seed 002).
 
@@ -729,7 +731,7 @@ def selective(
         >>> selective(params, jnp.ones((5, 3)), decay="exp").shape
         (5, 4)
     """
-    C.check_choice(decay, "decay", DECAYS)
+    V.check_choice(decay, "decay", DECAYS)
     x, mode = _prepare(params, SelectiveParams, x, mode)
     C.check_state(h0, "h0", params.hidden_dim, x.shape)
     return _selective(params, x, C.initial_state(h0, x, params.decay_weight), mode, decay)

@@ -8,13 +8,14 @@ import jax
 import jax.numpy as jnp
 
 from switchssm import _validation as V
+from switchssm._pytree import params_pytree
 from switchssm.rnn import _common as C
 from switchssm.types import Array, Float, PRNGKeyArray
 
 __all__ = ["ReadoutParams", "init_readout", "readout", "readout_log"]
 
 
-@C.params_pytree
+@params_pytree(promote=False)
 class ReadoutParams:
     """Readout weights.
 
@@ -59,7 +60,7 @@ def init_readout(
         >>> init_readout(jax.random.PRNGKey(0), 4, 3).weight.shape
         (3, 4)
     """
-    C.check_dims(hidden_dim, num_classes)
+    C.check_dims(hidden_dim, num_classes, ("hidden_dim", "num_classes"))
     w = C.uniform(key, (num_classes, hidden_dim), hidden_dim, dtype)
     return ReadoutParams(w, jnp.zeros((num_classes,), w.dtype))
 
@@ -88,7 +89,7 @@ def readout_log(params: ReadoutParams, h: Float[Array, "... H"]) -> Float[Array,
         >>> readout_log(params, jnp.ones((5, 4))).shape
         (5, 3)
     """
-    h = jnp.asarray(C._as_float(h))
+    h = C.as_input(h, "h")
     _check(params, h)
     return jax.nn.log_softmax(C.linear(h, params.weight, params.bias), axis=-1)
 

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import json
 import math
-import operator
 import os
 import tempfile
 from collections.abc import Sequence
@@ -54,6 +53,7 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
+from switchssm import _validation as V
 from switchssm.rnn import _common as C
 from switchssm.rnn import classic as _classic
 from switchssm.rnn import minimal as _minimal
@@ -232,28 +232,6 @@ class GaussianPrediction(NamedTuple):
 # ---------------------------------------------------------------------------
 
 
-def _positive_int(x, name: str) -> int:
-    if isinstance(x, bool):
-        raise ValueError(f"`{name}` must be a positive integer, got {x!r}")
-    try:
-        n = operator.index(x)
-    except TypeError:
-        raise ValueError(f"`{name}` must be a positive integer, got {x!r}") from None
-    if n < 1:
-        raise ValueError(f"`{name}` must be a positive integer, got {x!r}")
-    return n
-
-
-def _positive_float(x, name: str) -> float:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be a positive number, got {x!r}") from None
-    if not (math.isfinite(v) and v > 0):
-        raise ValueError(f"`{name}` must be a positive finite number, got {x!r}")
-    return v
-
-
 def _pad_sequences(x, name: str, lengths, *, feature: bool | None):
     """``x`` as a padded float/int array plus lengths.
 
@@ -378,7 +356,7 @@ def _prepare_targets(targets, lengths, task, loss, num_classes, x_shape, name="t
         if num_classes is None:
             num_classes = max(int(valid.max()) + 1, 2)
         else:
-            num_classes = _positive_int(num_classes, "num_classes")
+            num_classes = V.check_int(num_classes, "num_classes")
             if valid.max() >= num_classes:
                 raise ValueError(
                     f"`{name}` must hold classes in [0, {num_classes - 1}] (num_classes = "
@@ -578,13 +556,13 @@ def train_cell(
         raise ValueError(f"`cell` must be one of {CELLS}, got {cell!r}")
     if task not in TASKS:
         raise ValueError(f"`task` must be one of {TASKS}, got {task!r}")
-    hidden_dim = _positive_int(hidden_dim, "hidden_dim")
-    num_steps = _positive_int(num_steps, "num_steps")
-    batch_size = _positive_int(batch_size, "batch_size")
-    learning_rate = _positive_float(learning_rate, "learning_rate")
-    clip_norm = _positive_float(clip_norm, "clip_norm")
+    hidden_dim = V.check_int(hidden_dim, "hidden_dim")
+    num_steps = V.check_int(num_steps, "num_steps")
+    batch_size = V.check_int(batch_size, "batch_size")
+    learning_rate = V.check_float(learning_rate, "learning_rate", low=0, low_open=True)
+    clip_norm = V.check_float(clip_norm, "clip_norm", low=0, low_open=True)
     eval_every = max(1, num_steps // 20) if eval_every is None else eval_every
-    eval_every = min(_positive_int(eval_every, "eval_every"), num_steps)
+    eval_every = min(V.check_int(eval_every, "eval_every"), num_steps)
     try:
         val_fraction = float(val_fraction)
     except (TypeError, ValueError):
