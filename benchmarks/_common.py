@@ -252,12 +252,10 @@ GAUSS_DIM = 2
 
 
 def make_params(K: int, emission: str, seed: int = 0) -> SwitchingParams:
-    from switchssm.models import (
-        CategoricalEmission,
-        GaussianCue,
-        GaussianEmission,
-        SwitchingParams,
-    )
+    from switchssm.models import CategoricalEmission
+    from switchssm.models import GaussianCue
+    from switchssm.models import GaussianEmission
+    from switchssm.models import SwitchingParams
 
     rng = np.random.default_rng(seed + 1000 * K)
     pi = rng.dirichlet(np.full(K, 2.0))

@@ -44,24 +44,22 @@ import threading
 import time
 from pathlib import Path
 
-from _common import (  # set-up, timing, output and the problem shared with bench_fit
-    CUE_MEANS,
-    CUE_SCALE,
-    GAUSS_DIM,
-    NUM_SYMBOLS,
-    REPO,
-    RHO,
-    hmm_chain,
-    machine_info,
-    make_params,
-    make_parser,
-    prepare_output,
-    run_timings,
-    sample_numpy,
-    setup_jax,
-    timed,
-    write_results,
-)
+from _common import CUE_MEANS  # set-up, timing, output and the problem shared with bench_fit
+from _common import CUE_SCALE  # set-up, timing, output and the problem shared with bench_fit
+from _common import GAUSS_DIM  # set-up, timing, output and the problem shared with bench_fit
+from _common import NUM_SYMBOLS  # set-up, timing, output and the problem shared with bench_fit
+from _common import REPO  # set-up, timing, output and the problem shared with bench_fit
+from _common import RHO  # set-up, timing, output and the problem shared with bench_fit
+from _common import hmm_chain  # set-up, timing, output and the problem shared with bench_fit
+from _common import machine_info  # set-up, timing, output and the problem shared with bench_fit
+from _common import make_params  # set-up, timing, output and the problem shared with bench_fit
+from _common import make_parser  # set-up, timing, output and the problem shared with bench_fit
+from _common import prepare_output  # set-up, timing, output and the problem shared with bench_fit
+from _common import run_timings  # set-up, timing, output and the problem shared with bench_fit
+from _common import sample_numpy  # set-up, timing, output and the problem shared with bench_fit
+from _common import setup_jax  # set-up, timing, output and the problem shared with bench_fit
+from _common import timed  # set-up, timing, output and the problem shared with bench_fit
+from _common import write_results  # set-up, timing, output and the problem shared with bench_fit
 
 setup_jax(x64=True, quiet_peers=True)
 
@@ -70,8 +68,11 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.stats as sstats  # noqa: E402
 
-from switchssm.inference import log_likelihood, smooth  # noqa: E402
-from switchssm.models import CategoricalEmission, SwitchingParams, switching_model  # noqa: E402
+from switchssm.inference import log_likelihood  # noqa: E402
+from switchssm.inference import smooth  # noqa: E402
+from switchssm.models import CategoricalEmission  # noqa: E402
+from switchssm.models import SwitchingParams  # noqa: E402
+from switchssm.models import switching_model  # noqa: E402
 
 # Tolerances for "same answer" (float64). The log-likelihood is a sum of T per-step terms
 # of size O(1), so its relative error grows like sqrt(T) * 1e-16; 1e-9 leaves ample room.
@@ -139,7 +140,9 @@ def make_hmmlearn(init, trans, lik, implementation):
 
 def numpyro_value_and_grad(params: SwitchingParams, model_fn=switching_model):
     """value_and_grad w.r.t. switch_prob of NumPyro's enumerated log density."""
-    from numpyro.contrib.funsor import config_enumerate, enum, log_density
+    from numpyro.contrib.funsor import config_enumerate
+    from numpyro.contrib.funsor import enum
+    from numpyro.contrib.funsor import log_density
 
     model = enum(config_enumerate(model_fn), first_available_dim=-1)
 
@@ -321,7 +324,8 @@ def bench_cell(params, K, T, emission, args, prev, skipped_kind, with_peers, num
     )
 
     if with_peers:
-        from dynamax.hidden_markov_model import hmm_smoother, parallel_hmm_smoother
+        from dynamax.hidden_markov_model import hmm_smoother
+        from dynamax.hidden_markov_model import parallel_hmm_smoother
 
         init, trans, lik = hmm_equivalent(params, y, u)
         init_j, trans_j, lik_j = map(jnp.asarray, (init, trans, lik))

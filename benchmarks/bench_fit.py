@@ -4,7 +4,7 @@
 One process, float64 throughout (``jax_enable_x64``), CPU, categorical emission (8 symbols):
 
 * **one EM iteration** -- ``switchssm``'s EM step (the jitted E-step + closed-form M-step that
-  :func:`switchssm.inference.fit_em` runs per iteration, one restart, no cue) against
+  :func:`switchssm.fit.fit_em` runs per iteration, one restart, no cue) against
   ``hmmlearn.hmm.CategoricalHMM.fit`` with ``n_iter=1`` on the *equivalent 2K-state HMM*
   over ``(z_t, s_t)``. hmmlearn cannot tie the transition matrix to ``(pi, rho)``, so it fits
   a **free** 2K-state HMM (dense ``(2K)^2`` transitions, ``2K`` emission rows): the same data
@@ -51,20 +51,18 @@ import sys
 import time
 from pathlib import Path
 
-from _common import (  # set-up, timing, output and the problem shared with bench_exact
-    NUM_SYMBOLS,
-    RHO,
-    hmm_chain,
-    machine_info,
-    make_params,
-    make_parser,
-    prepare_output,
-    run_timings,
-    sample_numpy,
-    setup_jax,
-    timed,
-    write_results,
-)
+from _common import NUM_SYMBOLS  # set-up, timing, output and the problem shared with bench_exact
+from _common import RHO  # set-up, timing, output and the problem shared with bench_exact
+from _common import hmm_chain  # set-up, timing, output and the problem shared with bench_exact
+from _common import machine_info  # set-up, timing, output and the problem shared with bench_exact
+from _common import make_params  # set-up, timing, output and the problem shared with bench_exact
+from _common import make_parser  # set-up, timing, output and the problem shared with bench_exact
+from _common import prepare_output  # set-up, timing, output and the problem shared with bench_exact
+from _common import run_timings  # set-up, timing, output and the problem shared with bench_exact
+from _common import sample_numpy  # set-up, timing, output and the problem shared with bench_exact
+from _common import setup_jax  # set-up, timing, output and the problem shared with bench_exact
+from _common import timed  # set-up, timing, output and the problem shared with bench_exact
+from _common import write_results  # set-up, timing, output and the problem shared with bench_exact
 
 setup_jax(x64=True, quiet_peers=True)
 
@@ -73,9 +71,14 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from jax import lax  # noqa: E402
 
-from switchssm.inference import fit_em, log_likelihood  # noqa: E402
-from switchssm.inference.learn import Prior, _em_iteration, _stack, as_sequences  # noqa: E402
-from switchssm.models import SwitchingParams, switching_model  # noqa: E402
+from switchssm.fit import fit_em  # noqa: E402
+from switchssm.fit._init import stack  # noqa: E402
+from switchssm.fit.em import _em_iteration  # noqa: E402  (the step fit_em iterates)
+from switchssm.fit.priors import FLAT  # noqa: E402
+from switchssm.inference import log_likelihood  # noqa: E402
+from switchssm.models import SwitchingParams  # noqa: E402
+from switchssm.models import switching_model  # noqa: E402
+from switchssm.sequences import as_sequences  # noqa: E402
 
 LL_RTOL = 1e-9
 GRAD_RTOL = 1e-7  # two different recursions (ours vs funsor's contraction), float64
@@ -123,9 +126,9 @@ def make_hmmlearn_em(params, y, implementation):
 def bench_em(K, T, args):
     params = make_params(K, "categorical").replace(cue=None)
     y, _ = sample_numpy(params, T, seed=11 + K + T)
-    data = as_sequences([y], emission="categorical", num_symbols=NUM_SYMBOLS)
-    params_R = _stack([params])
-    prior = Prior()
+    data = jax.device_put(as_sequences([y], kind="integer", num_symbols=NUM_SYMBOLS))
+    params_R = stack([params])
+    prior = FLAT  # prior=None in fit_em: maximum likelihood
 
     def ours():
         return _em_iteration(params_R, data, prior=prior)
@@ -219,7 +222,9 @@ def compiled_loop(vg, n: int):
 
 
 def bench_grad(K, T, args):
-    from numpyro.contrib.funsor import config_enumerate, enum, log_density
+    from numpyro.contrib.funsor import config_enumerate
+    from numpyro.contrib.funsor import enum
+    from numpyro.contrib.funsor import log_density
 
     params = make_params(K, "categorical")
     y, u = sample_numpy(params, T, seed=23 + K + T)

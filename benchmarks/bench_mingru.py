@@ -22,7 +22,7 @@ Rows:
   - ``ref cumsum+logcumsumexp``: the formulation of public minGRU code (Heinsen's
     ``a* = cumsum(log a)``, ``log h = a* + logcumsumexp(log b - a*)``, with ``h_0``
     prepended). Not shipped in the package; implemented here for comparison only
-    (``shared/design/pitfalls.md``: it loses accuracy in float32 as ``T`` grows).
+    (``docs/numerics.md``: it loses accuracy in float32 as ``T`` grows).
 
   Gradient: ``jax.grad`` of ``sum(h)`` w.r.t. the scan inputs (``(a, b)`` or
   ``(log a, log b)``).
@@ -64,17 +64,15 @@ import sys
 import time
 from pathlib import Path
 
-from _common import (  # set-up, timing, machine info and output
-    REPO,
-    host_info,
-    jax_backend_info,
-    make_parser,
-    package_versions,
-    prepare_output,
-    setup_jax,
-    timed,
-    write_results,
-)
+from _common import REPO  # set-up, timing, machine info and output
+from _common import host_info  # set-up, timing, machine info and output
+from _common import jax_backend_info  # set-up, timing, machine info and output
+from _common import make_parser  # set-up, timing, machine info and output
+from _common import package_versions  # set-up, timing, machine info and output
+from _common import prepare_output  # set-up, timing, machine info and output
+from _common import setup_jax  # set-up, timing, machine info and output
+from _common import timed  # set-up, timing, machine info and output
+from _common import write_results  # set-up, timing, machine info and output
 
 setup_jax(x64=False, quiet_peers=False)  # float32: x64 stays off; no peers to quiet
 
@@ -83,8 +81,10 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from switchssm import scan  # noqa: E402
-from switchssm.rnn import init_mingru, mingru  # noqa: E402
-from switchssm.rnn._common import g_activation, log_g_activation  # noqa: E402
+from switchssm.rnn import g_activation  # noqa: E402  # noqa: E402
+from switchssm.rnn import init_mingru  # noqa: E402  # noqa: E402
+from switchssm.rnn import log_g_activation  # noqa: E402  # noqa: E402
+from switchssm.rnn import mingru  # noqa: E402  # noqa: E402
 
 DTYPE = jnp.float32
 FULL_GRID = ((1024, 256), (16384, 64), (262144, 16))

@@ -18,7 +18,7 @@
 # A linear layer followed by a softmax can be read two ways: as a *discriminative*
 # model of $P(c \mid x)$ (softmax or logistic regression), or as the *posterior* of a
 # generative classifier $P(c)\,P(x \mid c)$. This notebook derives the map between the
-# two (theory.md, section 1), in both directions, and checks every identity numerically
+# two (docs/theory.md, section 1), in both directions, and checks every identity numerically
 # against an independent computation (Bayes' rule by hand, `scipy.stats` densities,
 # scikit-learn):
 #
@@ -47,16 +47,14 @@ import scipy.stats as st
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression as SkLogisticRegression
 
-from switchssm.bridges import (
-    SoftmaxRegression,
-    categorical_nb_to_softmax,
-    fit_gaussian_nb,
-    gaussian_nb_to_logistic,
-    gaussian_nb_to_softmax,
-    gaussian_nb_unequal_to_quadratic,
-    softmax_to_categorical_nb,
-    softmax_to_gaussian_nb,
-)
+from switchssm.bridges import SoftmaxRegression
+from switchssm.bridges import categorical_nb_to_softmax
+from switchssm.bridges import fit_gaussian_nb
+from switchssm.bridges import gaussian_nb_to_logistic
+from switchssm.bridges import gaussian_nb_to_softmax
+from switchssm.bridges import gaussian_nb_unequal_to_quadratic
+from switchssm.bridges import softmax_to_categorical_nb
+from switchssm.bridges import softmax_to_gaussian_nb
 
 EXACT = 1e-12  # tolerance for every exact identity below (float64, well-conditioned)
 rng = np.random.default_rng(0)
@@ -96,7 +94,7 @@ def bayes_posterior(log_joint):
 # The same weights read a *bag* of $T$ symbols drawn independently given $c$ (naive
 # Bayes over a sequence): $\log P(c \mid x_{1:T}) = b_c + \sum_t (W e_{x_t})_c + \text{const}
 # = (W n + b)_c + \text{const}$, with $n = \sum_t e_{x_t}$ the vector of counts. This is
-# the "cumulative evidence" row of the cell-to-model table (theory.md, section 5).
+# the "cumulative evidence" row of the cell-to-model table (docs/theory.md, section 5).
 
 # %%
 C, V = 3, 6

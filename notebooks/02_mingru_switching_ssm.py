@@ -20,7 +20,7 @@
 # and the candidate $\tilde h_t = W_h x_t + b_h$ read the input only. Seed 000 reads this
 # as Bayesian filtering in a *switching* model: a binary switch decides at every step
 # whether the latent state is copied or drawn afresh. This notebook states that model,
-# derives its posterior recursion (theory.md, section 2), and checks every claim against
+# derives its posterior recursion (docs/theory.md, section 2), and checks every claim against
 # an independent computation:
 #
 # 1. the generative model, sampled;
@@ -37,7 +37,7 @@
 #    $Q(z)$ update that carries $s$, and autodiff checks that every update is a stationary
 #    point of the ELBO;
 # 8. reading a minGRU back as a model;
-# 9. the cell-to-model table (theory.md, section 5), measured.
+# 9. the cell-to-model table (docs/theory.md, section 5), measured.
 #
 # The toolkit computes one side (`switchssm.inference`, `switchssm.bridges`); the other
 # side is written here from the definitions (NumPy loops, SciPy, enumeration, `jax.grad`).
@@ -58,30 +58,34 @@ import scipy.integrate as si
 import scipy.special as sps
 import scipy.stats as st
 
-from switchssm.bridges import (
-    MinGRUBridge,
-    cell_model_table,
-    input_layout,
-    mingru_from_model,
-    mingru_posterior,
-    model_from_mingru,
-    model_inputs,
-    selective_from_model,
-    selective_posterior,
-)
-from switchssm.bridges.high_mi import (
-    cue_mutual_information,
-    default_mi_params,
-    markdown_table,
-    mi_sweep,
-    mi_sweep_sequences,
-    sweep_table,
-)
+from switchssm._markdown import markdown_table
+from switchssm.bridges import MinGRUBridge
+from switchssm.bridges import cue_mutual_information
+from switchssm.bridges import input_layout
+from switchssm.bridges import mingru_from_model
+from switchssm.bridges import mingru_posterior
+from switchssm.bridges import model_from_mingru
+from switchssm.bridges import model_inputs
+from switchssm.bridges import selective_from_model
+from switchssm.bridges import selective_posterior
 from switchssm.inference import filter as exact_filter
-from switchssm.inference import posterior_sample, smooth, vmp_filter, vmp_smooth
-from switchssm.inference.brute_force import brute_force, path_log_joint
-from switchssm.models import CategoricalEmission, GaussianCue, SwitchingParams, sample
-from switchssm.rnn import MinGRUParams, mingru_log
+from switchssm.inference import posterior_sample
+from switchssm.inference import smooth
+from switchssm.inference import vmp_filter
+from switchssm.inference import vmp_smooth
+from switchssm.models import CategoricalEmission
+from switchssm.models import GaussianCue
+from switchssm.models import SwitchingParams
+from switchssm.models import sample
+from switchssm.rnn import MinGRUParams
+from switchssm.rnn import mingru_log
+from switchssm.verify import cell_model_table
+from switchssm.verify import default_mi_params
+from switchssm.verify import mi_sweep
+from switchssm.verify import mi_sweep_sequences
+from switchssm.verify import sweep_table
+from switchssm.verify.brute_force import brute_force
+from switchssm.verify.brute_force import path_log_joint
 
 # switchssm.plots calls matplotlib.use("Agg") on import, which replaces Jupyter's inline
 # backend (figures would no longer show): re-activate it afterwards.
@@ -952,7 +956,7 @@ assert float(vs.elbo) > float(vf.elbo)
 # * model $\to$ cell $\to$ model returns the model ($\tau = 1$, $\rho$ given);
 # * a random shared-gate cell, read as a model: the positive-state cell is that model's exact
 #   filter, and reading it again gives the same cell outputs;
-# * cells outside the family are refused: one gate per unit is a factorial model (theory.md
+# * cells outside the family are refused: one gate per unit is a factorial model (docs/theory.md
 #   section 3), and a gate that reads $y$ is not the switch posterior of a gated model.
 
 # %%
@@ -1032,7 +1036,7 @@ assert max_abs(mingru_posterior(hand, x_rand), cell_out) < EXACT
 # %% [markdown]
 # ## 9. The cell-to-model table
 #
-# `cell_model_table` builds every categorical-latent row of theory.md section 5 from random
+# `cell_model_table` builds every categorical-latent row of docs/theory.md section 5 from random
 # models: weights read off the model, cell and exact filter both run on data sampled from the
 # model, the error reported. Exact rows must meet $10^{-9}$ (they reach rounding level);
 # approximate rows report the mean KL of the exact filter from the cell's belief.
@@ -1055,7 +1059,7 @@ for r in table:
 # %% [markdown]
 # ## Summary
 #
-# | claim (theory.md 2) | checked against | result |
+# | claim (docs/theory.md 2) | checked against | result |
 # |---|---|---|
 # | exact filter / smoother / sampler | enumeration of all paths | $< 10^{-12}$ |
 # | gated: $P(z_t \mid x_{1:t})$ is the cue-only logistic regression | enumeration, SciPy | $< 10^{-12}$ |

@@ -16,7 +16,7 @@
 # # Gaussian latents: changepoints, the run-length filter, and minGRU on information vectors
 #
 # Notebook 02 read minGRU as the filter of a switching model with a *categorical* latent.
-# Here the latent is a vector, $s_t \in \mathbb R^K$ (theory.md, section 4): when the switch
+# Here the latent is a vector, $s_t \in \mathbb R^K$ (docs/theory.md, section 4): when the switch
 # fires the latent is drawn afresh from $\mathcal N(\mu_0, S_0)$, otherwise it is copied. This
 # is the changepoint model of Adams & MacKay (2007). The notebook
 #
@@ -52,20 +52,20 @@ import scipy.optimize as so
 import scipy.special as sps
 import scipy.stats as st
 
-from switchssm.bridges.gaussian_info import (
-    default_gaussian_params,
-    gaussian_latent_sweep,
-    gaussian_sweep_table,
-    information_form_inputs,
-    information_form_mingru,
-    information_form_selective,
-    mingru_from_gaussian_latent,
-)
-from switchssm.bridges.high_mi import markdown_table
+from switchssm._markdown import markdown_table
+from switchssm.bridges.gaussian_info import information_form_inputs
+from switchssm.bridges.gaussian_info import information_form_mingru
+from switchssm.bridges.gaussian_info import information_form_selective
+from switchssm.bridges.gaussian_info import mingru_from_gaussian_latent
 from switchssm.data import load_nile_standardized
 from switchssm.inference import run_length_filter
-from switchssm.models import GaussianCue, GaussianLatentParams, sample_gaussian_latent
+from switchssm.models import GaussianCue
+from switchssm.models import GaussianLatentParams
+from switchssm.models import sample_gaussian_latent
 from switchssm.rnn import mingru
+from switchssm.verify import default_gaussian_params
+from switchssm.verify import gaussian_latent_sweep
+from switchssm.verify import gaussian_sweep_table
 
 # switchssm.plots calls matplotlib.use("Agg") on import, which replaces Jupyter's inline
 # backend (figures would no longer show): re-activate it afterwards.
@@ -272,7 +272,7 @@ for gated in (True, False):
     # Slot r of row t holds run length r; the exact filter never discards mass.
     assert np.all(np.asarray(post.run_lengths)[-1] == np.arange(T_TINY + 1))
     assert float(np.max(post.discarded_mass)) == 0.0
-    if gated:  # the gated switch posterior is the cue-only gate (theory.md 4)
+    if gated:  # the gated switch posterior is the cue-only gate (docs/theory.md 4)
         assert max_abs(post.filtered_z, cue_gate(p_tiny, np.asarray(u_t))) < EXACT
 
 # %% [markdown]
@@ -704,7 +704,7 @@ plt.show()
 # %% [markdown]
 # ## Summary
 #
-# | claim (theory.md 4) | checked against | result |
+# | claim (docs/theory.md 4) | checked against | result |
 # |---|---|---|
 # | run-length filter: run lengths, $P(z_t \mid x_{1:t})$, mixture moments, log-likelihood | enumeration of switch patterns (SciPy densities) | $< 10^{-12}$, gated and always |
 # | pruning to $R$ run lengths: error, likelihood bound | the exact filter | error falls with $R$; bound holds |

@@ -16,7 +16,7 @@
 # # Fitting switching models, and comparing trained cells with the exact posterior
 #
 # The earlier notebooks take the parameters $\theta = (\pi, \rho, \text{emission},
-# \text{cue})$ as given. Here they are learned from data (theory.md, section 6), three
+# \text{cue})$ as given. Here they are learned from data (docs/theory.md, section 6), three
 # ways, and the learned models are then set against RNN cells:
 #
 # 1. the data: several sequences of different lengths from the built-in
@@ -59,26 +59,29 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="IProgress not found")
     import arviz as az
 
-    from switchssm.bridges import mingru_from_model, model_inputs
-    from switchssm.compare import compare_posteriors, direct_route_states
-    from switchssm.data import (
-        CHLOROPLAST_REGION_NAMES,
-        example_switching_params,
-        load_chloroplast,
-        sample_dataset,
-    )
-    from switchssm.inference import batch_log_likelihood, fit_em, fit_mle, smooth
+    from switchssm.bridges import mingru_from_model
+    from switchssm.bridges import model_inputs
+    from switchssm.compare import compare_posteriors
+    from switchssm.compare import direct_route_states
+    from switchssm.data import CHLOROPLAST_REGION_NAMES
+    from switchssm.data import example_switching_params
+    from switchssm.data import load_chloroplast
+    from switchssm.data import sample_dataset
+    from switchssm.fit import fit_em
+    from switchssm.fit import fit_mle
+    from switchssm.fit import fit_nuts
+    from switchssm.inference import batch_log_likelihood
     from switchssm.inference import filter as exact_filter
-    from switchssm.inference.bayes import fit_nuts
-    from switchssm.plots import plot_posterior, plot_posterior_vs_states, plot_switch_vs_gates
-    from switchssm.rnn import (
-        TrainedCell,
-        hidden_states,
-        init_mingru,
-        predict,
-        train_cell,
-        update_gates,
-    )
+    from switchssm.inference import smooth
+    from switchssm.plots import plot_posterior
+    from switchssm.plots import plot_posterior_vs_states
+    from switchssm.plots import plot_switch_vs_gates
+    from switchssm.rnn import TrainedCell
+    from switchssm.rnn import hidden_states
+    from switchssm.rnn import init_mingru
+    from switchssm.rnn import predict
+    from switchssm.rnn import train_cell
+    from switchssm.rnn import update_gates
 
 logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)  # ArviZ asks for semibold
 t_start = time.perf_counter()
@@ -145,7 +148,7 @@ def match_states(est_features, true_features):
 # %% [markdown]
 # ## 1. Data: sequences of different lengths, and the likelihood of a padded batch
 #
-# The always-emitting model of theory.md section 2, with $K = 3$ states, $V = 4$ symbols
+# The always-emitting model of docs/theory.md section 2, with $K = 3$ states, $V = 4$ symbols
 # and a scalar cue:
 #
 # $$
@@ -632,7 +635,7 @@ plt.show()
 # ## 6. A minGRU trained on the latent, compared with the exact posterior
 #
 # For the always-emitting model the exact filter is *not* a minGRU: its switch posterior
-# depends on the previous belief (theory.md 2, fact 4). How close does a generic minGRU get
+# depends on the previous belief (docs/theory.md 2, fact 4). How close does a generic minGRU get
 # when trained by supervision on the true $s_t$ (cross-entropy of a linear readout)? Inputs
 # $x_t = [\mathrm{onehot}(y_t), u_t]$, $H = 8$ units, 60 fresh sequences of length 200 from
 # the same model (48 for training, of which `train_cell` holds out 20% for validation; 12
@@ -735,7 +738,7 @@ assert reports["minGRU built from the model (H = K)"].readout_kl > 5 * rep.reado
 #   correlation is the weakest of the four measures, and the linear ones are the ones to read.
 # * The minGRU *built* from the always-emitting model is poor (KL $\approx 0.6$ nats): its
 #   gate is the cue-only switch posterior, while the exact gate also weighs how surprising
-#   $y_t$ is under the current belief (theory.md 2, fact 4). Training finds a better cell
+#   $y_t$ is under the current belief (docs/theory.md 2, fact 4). Training finds a better cell
 #   than the naive construction.
 #
 # The heatmap shows the posterior of one held-out sequence above the z-scored states of the
@@ -767,7 +770,7 @@ assert r_gate > 0.5
 # ## 7. The direct route: the minGRU built from a fitted gated model is its exact filter
 #
 # In the **gated** model ($y_t$ carries information about $s_t$ only when $z_t = 1$) the
-# exact filter is (theory.md 2, facts 1-2)
+# exact filter is (docs/theory.md 2, facts 1-2)
 #
 # $$
 # p_t = (1 - g_t)\, p_{t-1} + g_t\, q_t, \qquad

@@ -18,7 +18,7 @@
 # minGRU, minLSTM and selective state-space models all update their state with a
 # *diagonal linear recurrence* $h_t = a_t \odot h_{t-1} + b_t$, where $(a_t, b_t)$ depend
 # on the input $x_t$ only. This notebook derives why such a recurrence can run as a
-# parallel prefix scan (theory.md, section 0), and checks, with `switchssm.scan` and
+# parallel prefix scan (docs/theory.md, section 0), and checks, with `switchssm.scan` and
 # `switchssm.rnn`:
 #
 # 1. the associative operator $(a, b)\cdot(a', b') = (a a', a' b + b')$: a proof, and an
@@ -30,7 +30,7 @@
 # 5. minLSTM's normalized gates ($f' + i' = 1$) and the length-independent scale they give;
 # 6. minLSTM with $i' = z$ is minGRU.
 #
-# Parallel scans compile slowly on CPU (`shared/design/pitfalls.md`), so the notebook
+# Parallel scans compile slowly on CPU (`docs/numerics.md`), so the notebook
 # keeps to a handful of array shapes.
 
 # %%
@@ -46,16 +46,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from switchssm import scan
-from switchssm.rnn import (
-    MinGRUParams,
-    MinLSTMParams,
-    init_mingru,
-    init_minlstm,
-    log_g_activation,
-    mingru,
-    minlstm,
-    minlstm_gates,
-)
+from switchssm.rnn import MinGRUParams
+from switchssm.rnn import MinLSTMParams
+from switchssm.rnn import init_mingru
+from switchssm.rnn import init_minlstm
+from switchssm.rnn import log_g_activation
+from switchssm.rnn import mingru
+from switchssm.rnn import minlstm
+from switchssm.rnn import minlstm_gates
 
 EXACT = 1e-12  # float64 identities
 rng = np.random.default_rng(0)

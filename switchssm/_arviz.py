@@ -79,9 +79,10 @@ def from_samples(samples, *, num_chains: int = 1, dims=None):
     return _az().from_dict(posterior=post, dims=dims)
 
 
-def summary(idata, var_names=None):
-    """:func:`arviz.summary` (mean, sd, HDI, MCSE, ``ess_bulk``, ``ess_tail``, ``r_hat``)."""
-    return _az().summary(idata, var_names=var_names)
+def summary(idata, var_names=None, kind: str = "all"):
+    """:func:`arviz.summary`: mean, sd, HDI and, with ``kind="all"``, MCSE, ``ess_bulk``,
+    ``ess_tail``, ``r_hat`` (``kind="stats"``: no MCMC diagnostics, for iid draws)."""
+    return _az().summary(idata, var_names=var_names, kind=kind)
 
 
 def save_inference_data(idata, path) -> str:

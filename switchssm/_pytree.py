@@ -28,9 +28,15 @@ import jax
 
 from switchssm import _validation as V
 
-__all__ = ["is_params", "params_pytree"]
+__all__ = ["is_params", "params_pytree", "registered"]
 
 _MARK = "__switchssm_params__"
+_REGISTRY: dict[str, type] = {}
+
+
+def registered() -> dict[str, type]:
+    """Every parameter class defined so far, by name (the classes a saved file may name)."""
+    return dict(_REGISTRY)
 
 
 def is_params(x) -> bool:
@@ -101,4 +107,8 @@ def params_pytree(cls=None, *, promote: bool = True):
         return obj
 
     jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
+    old = _REGISTRY.get(cls.__name__)
+    if old is not None and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
+        raise TypeError(f"two parameter classes are named {cls.__name__}")
+    _REGISTRY[cls.__name__] = cls  # (a module reloaded replaces its own classes)
     return cls

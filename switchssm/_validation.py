@@ -127,8 +127,8 @@ def check_length(T: int, name: str) -> None:
         raise ValueError(f"`{name}` is empty: a sequence needs at least one time step")
 
 
-def check_int_range(x, name: str, low: int, high: int) -> None:
-    """Integer-valued entries in ``[low, high)``."""
+def check_int_range(x, name: str, low: int, high: int, hint: str = "") -> None:
+    """Integer-valued entries in ``[low, high)`` (``hint`` says where ``high`` comes from)."""
     if not is_concrete(x):
         return
     a = np.asarray(x)
@@ -140,7 +140,8 @@ def check_int_range(x, name: str, low: int, high: int) -> None:
         raise ValueError(f"`{name}` must hold integer symbols, got dtype {a.dtype}")
     if a.size and (a.min() < low or a.max() >= high):
         raise ValueError(
-            f"`{name}` must hold symbols in [{low}, {high - 1}], found range [{a.min()}, {a.max()}]"
+            f"`{name}` must hold symbols in [{low}, {high - 1}]{' (' + hint + ')' if hint else ''}"
+            f", found range [{a.min()}, {a.max()}]"
         )
 
 
@@ -271,3 +272,34 @@ def as_float(x, name: str, *, promote: bool = True):
     if promote:
         return jnp.asarray(a, dtype=jnp.result_type(float))
     return a
+
+
+def as_key(key, name: str = "key"):
+    """A ``jax.random`` PRNG key from a key or an integer seed (``0`` -> ``PRNGKey(0)``).
+
+    Raises ``ValueError`` naming ``name`` for anything else (``None`` included).
+    """
+    if isinstance(key, int | np.integer) and not isinstance(key, bool | np.bool_):
+        if key < 0:
+            raise ValueError(f"`{name}` as an integer seed must be >= 0, got {key}")
+        return jax.random.PRNGKey(int(key))
+    if key is None:
+        raise ValueError(f"`{name}` is required: a jax.random key or an integer seed")
+    try:
+        jax.random.split(key)
+    except Exception:
+        raise ValueError(
+            f"`{name}` must be a jax.random key (jax.random.PRNGKey(0)) or an integer seed, "
+            f"got {key!r}"
+        ) from None
+    return key
+
+
+def check_nonnegative(x, name: str, what: str = "", *, scalar: bool = False) -> None:
+    """Finite entries ``>= 0`` (one scalar if ``scalar``); ``what`` says what they are."""
+    if scalar:
+        check_ndim(x, name, 0, f"(a scalar{' ' + what if what else ''})")
+    a = np.asarray(x, dtype=np.float64)
+    check_finite(a, name)
+    if np.any(a < 0):
+        raise ValueError(f"`{name}` must be nonnegative{' ' + what if what else ''}, got {x!r}")

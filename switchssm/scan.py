@@ -17,11 +17,12 @@ Each comes in two forms, chosen by ``mode``:
 - ``"sequential"``: one :func:`jax.lax.scan` step per time step, ``O(T)`` work and
   depth. On CPU this is the fast path: measured at 1.2-2.4x a fused elementwise
   floor, against 2.7-16x (and 10-20x longer compilation) for the parallel form
-  (``shared/design/pitfalls.md``).
+  (``docs/numerics.md``).
 - ``"parallel"``: :func:`jax.lax.associative_scan` over the affine maps
   ``h -> A h + b``, composed with the associative operator
   ``(A, b) . (A', b') = (A' A, A' b + b')`` (``(a a', a' b + b')`` for diagonals),
-  ``O(T)`` work and ``O(log T)`` depth. It pays on accelerators (GPU/TPU).
+  ``O(log T)`` depth and ``O(T)`` operator applications (``O(T D)`` work for diagonals,
+  ``O(T D^3)`` for dense matrices). It pays on accelerators (GPU/TPU).
 
 ``mode=None`` picks :func:`default_mode`: sequential on CPU, parallel elsewhere.
 Both forms are plain JAX, so ``jit``, ``grad`` and ``vmap`` go through them, and
@@ -48,7 +49,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from switchssm.types import Array, ArrayLike, Float
+from switchssm.types import Array
+from switchssm.types import ArrayLike
+from switchssm.types import Float
 
 __all__ = [
     "block_diagonal_scan",

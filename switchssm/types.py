@@ -11,7 +11,11 @@ from typing import Any
 
 import jax
 import numpy as np
-from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
+from jaxtyping import Array
+from jaxtyping import Bool
+from jaxtyping import Float
+from jaxtyping import Int
+from jaxtyping import PRNGKeyArray
 
 ArrayLike = jax.Array | np.ndarray | float | int
 PyTree = Any

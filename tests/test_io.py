@@ -11,18 +11,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from switchssm.inference.learn import FitResult
-from switchssm.io import FORMAT_VERSION, load_fit, load_params, save_fit, save_params
-from switchssm.models import (
-    CategoricalEmission,
-    GaussianCue,
-    GaussianEmission,
-    GaussianLatentParams,
-    SwitchingParams,
-)
+from switchssm.fit import FitResult
+from switchssm.io import FORMAT_VERSION
+from switchssm.io import load_fit
+from switchssm.io import load_params
+from switchssm.io import save_fit
+from switchssm.io import save_params
+from switchssm.models import CategoricalEmission
+from switchssm.models import GaussianCue
+from switchssm.models import GaussianEmission
+from switchssm.models import GaussianLatentParams
+from switchssm.models import SwitchingParams
 
 
 def _arr(x, dtype):

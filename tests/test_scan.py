@@ -12,14 +12,12 @@ import numpy as np
 import pytest
 
 from switchssm import scan
-from switchssm.scan import (
-    block_diagonal_scan,
-    default_mode,
-    dense_scan,
-    diagonal_scan,
-    linear_recurrence,
-    log_diagonal_scan,
-)
+from switchssm.scan import block_diagonal_scan
+from switchssm.scan import default_mode
+from switchssm.scan import dense_scan
+from switchssm.scan import diagonal_scan
+from switchssm.scan import linear_recurrence
+from switchssm.scan import log_diagonal_scan
 
 RTOL, ATOL = 1e-10, 1e-12
 MODES = ("sequential", "parallel")
@@ -387,4 +385,15 @@ def test_module_exports():
         "log_diagonal_scan",
         "linear_recurrence",
         "default_mode",
+        "resolve_mode",
     }
+
+
+def test_resolve_mode_is_the_one_default():
+    """Every ``mode=None`` in the package resolves here: the backend's default."""
+    assert scan.resolve_mode(None) == scan.default_mode()
+    assert scan.resolve_mode("log", ("sequential", "parallel", "log")) == "log"
+    with pytest.raises(ValueError, match="`mode` must be one of"):
+        scan.resolve_mode("log")
+    with pytest.raises(ValueError, match="`mode`"):
+        scan.resolve_mode(0)

@@ -1,123 +1,66 @@
-"""Maps between generative models and the classifiers or cells that compute their posteriors."""
+"""Maps between generative models and the classifiers or cells that compute their posteriors.
 
-from switchssm.bridges.checks import Check
+One module per bridge family (the rows of the cell-to-model table, docs/theory.md section 5):
+
+======================================  =====================================================
+generative assumption                   cell built here
+======================================  =====================================================
+naive Bayes                             :mod:`~switchssm.bridges.naive_bayes`: softmax /
+                                        logistic regression, both directions
+gated emission                          :func:`mingru_from_model`, positive states, exact
+same, log-linear pooling                :func:`mingru_from_model` run in logit space,
+                                        exact iff the gates are hard (``g_t in {0, 1}``)
+always emitting, hard gates             :func:`selective_from_model`, exact
+no switch (``rho = 0``), always         :func:`cumulative_evidence`, :func:`evidence_attention`
+D independent binary chains             :func:`factorial_mingru_from_models`, per-unit gates
+Gaussian latent                         :func:`mingru_from_gaussian_latent` (information form)
+======================================  =====================================================
+
+:func:`model_from_mingru` reads a minGRU back as a switching model; cells read the inputs
+:func:`model_inputs` lays out. The measurements of these maps (sweeps, the table, the checks
+of ``switchssm verify``) live in :mod:`switchssm.verify`.
+"""
+
+from switchssm.bridges._inputs import InputLayout as InputLayout
+from switchssm.bridges._inputs import input_layout as input_layout
+from switchssm.bridges._inputs import model_inputs as model_inputs
+from switchssm.bridges.evidence import cumulative_evidence as cumulative_evidence
+from switchssm.bridges.evidence import evidence_attention as evidence_attention
+from switchssm.bridges.evidence import linear_attention_memory as linear_attention_memory
+from switchssm.bridges.evidence import sufficient_statistics as sufficient_statistics
+from switchssm.bridges.factorial import FactorialBridge as FactorialBridge
+from switchssm.bridges.factorial import factorial_mingru_from_models as factorial_mingru_from_models
+from switchssm.bridges.factorial import factorial_model_inputs as factorial_model_inputs
+from switchssm.bridges.factorial import factorial_posterior as factorial_posterior
+from switchssm.bridges.gaussian_info import InformationBelief as InformationBelief
+from switchssm.bridges.gaussian_info import information_form_inputs as information_form_inputs
+from switchssm.bridges.gaussian_info import information_form_mingru as information_form_mingru
+from switchssm.bridges.gaussian_info import information_form_selective as information_form_selective
 from switchssm.bridges.gaussian_info import (
-    GaussianSweep,
-    InformationBelief,
-    default_gaussian_params,
-    gaussian_info_checks,
-    gaussian_latent_sweep,
-    gaussian_sweep_sequences,
-    gaussian_sweep_table,
-    information_form_inputs,
-    information_form_mingru,
-    information_form_selective,
-    mingru_from_gaussian_latent,
+    mingru_from_gaussian_latent as mingru_from_gaussian_latent,
 )
-from switchssm.bridges.high_mi import (
-    MISweep,
-    binary_entropy,
-    cue_mutual_information,
-    default_mi_params,
-    high_mi_checks,
-    logit_mingru_belief,
-    markdown_table,
-    mi_sweep,
-    mi_sweep_sequences,
-    selective_belief,
-    sweep_table,
-    with_separation,
-)
-from switchssm.bridges.mingru import (
-    FactorialBridge,
-    InputLayout,
-    MinGRUBridge,
-    SelectiveBridge,
-    cumulative_evidence,
-    evidence_attention,
-    factorial_mingru_from_models,
-    factorial_model_inputs,
-    factorial_posterior,
-    input_layout,
-    linear_attention_memory,
-    mingru_from_model,
-    mingru_posterior,
-    model_from_mingru,
-    model_inputs,
-    selective_from_model,
-    selective_posterior,
-    sufficient_statistics,
-)
+from switchssm.bridges.high_mi import binary_entropy as binary_entropy
+from switchssm.bridges.high_mi import cue_mutual_information as cue_mutual_information
+from switchssm.bridges.high_mi import logit_mingru_belief as logit_mingru_belief
+from switchssm.bridges.high_mi import selective_belief as selective_belief
+from switchssm.bridges.mingru import MinGRUBridge as MinGRUBridge
+from switchssm.bridges.mingru import mingru_from_model as mingru_from_model
+from switchssm.bridges.mingru import mingru_posterior as mingru_posterior
+from switchssm.bridges.mingru import model_from_mingru as model_from_mingru
+from switchssm.bridges.naive_bayes import CategoricalNaiveBayes as CategoricalNaiveBayes
+from switchssm.bridges.naive_bayes import GaussianNaiveBayes as GaussianNaiveBayes
+from switchssm.bridges.naive_bayes import LogisticRegression as LogisticRegression
+from switchssm.bridges.naive_bayes import QuadraticLogits as QuadraticLogits
+from switchssm.bridges.naive_bayes import SoftmaxRegression as SoftmaxRegression
+from switchssm.bridges.naive_bayes import categorical_nb_to_softmax as categorical_nb_to_softmax
+from switchssm.bridges.naive_bayes import fit_gaussian_nb as fit_gaussian_nb
+from switchssm.bridges.naive_bayes import gaussian_nb_to_logistic as gaussian_nb_to_logistic
+from switchssm.bridges.naive_bayes import gaussian_nb_to_softmax as gaussian_nb_to_softmax
 from switchssm.bridges.naive_bayes import (
-    CategoricalNaiveBayes,
-    GaussianNaiveBayes,
-    LogisticRegression,
-    QuadraticLogits,
-    SoftmaxRegression,
-    categorical_nb_to_softmax,
-    fit_gaussian_nb,
-    gaussian_nb_to_logistic,
-    gaussian_nb_to_softmax,
-    gaussian_nb_unequal_to_quadratic,
-    softmax_to_categorical_nb,
-    softmax_to_gaussian_nb,
+    gaussian_nb_unequal_to_quadratic as gaussian_nb_unequal_to_quadratic,
 )
-from switchssm.bridges.table import cell_model_table
-
-__all__ = [
-    "GaussianSweep",
-    "InformationBelief",
-    "MISweep",
-    "binary_entropy",
-    "cue_mutual_information",
-    "default_gaussian_params",
-    "default_mi_params",
-    "gaussian_info_checks",
-    "gaussian_latent_sweep",
-    "gaussian_sweep_sequences",
-    "gaussian_sweep_table",
-    "high_mi_checks",
-    "information_form_inputs",
-    "information_form_mingru",
-    "information_form_selective",
-    "logit_mingru_belief",
-    "markdown_table",
-    "mi_sweep",
-    "mi_sweep_sequences",
-    "mingru_from_gaussian_latent",
-    "selective_belief",
-    "sweep_table",
-    "with_separation",
-    "Check",
-    "FactorialBridge",
-    "InputLayout",
-    "MinGRUBridge",
-    "SelectiveBridge",
-    "cell_model_table",
-    "cumulative_evidence",
-    "evidence_attention",
-    "factorial_mingru_from_models",
-    "factorial_model_inputs",
-    "factorial_posterior",
-    "input_layout",
-    "linear_attention_memory",
-    "mingru_from_model",
-    "mingru_posterior",
-    "model_from_mingru",
-    "model_inputs",
-    "selective_from_model",
-    "selective_posterior",
-    "sufficient_statistics",
-    "CategoricalNaiveBayes",
-    "GaussianNaiveBayes",
-    "LogisticRegression",
-    "QuadraticLogits",
-    "SoftmaxRegression",
-    "categorical_nb_to_softmax",
-    "fit_gaussian_nb",
-    "gaussian_nb_to_logistic",
-    "gaussian_nb_to_softmax",
-    "gaussian_nb_unequal_to_quadratic",
-    "softmax_to_categorical_nb",
-    "softmax_to_gaussian_nb",
-]
+from switchssm.bridges.naive_bayes import softmax_to_categorical_nb as softmax_to_categorical_nb
+from switchssm.bridges.naive_bayes import softmax_to_gaussian_nb as softmax_to_gaussian_nb
+from switchssm.bridges.selective import SelectiveBridge as SelectiveBridge
+from switchssm.bridges.selective import selective_from_model as selective_from_model
+from switchssm.bridges.selective import selective_posterior as selective_posterior

@@ -1,6 +1,6 @@
 """Log-linear classifiers and naive-Bayes generative classifiers, both directions.
 
-A generative classifier ``P(c) P(x | c)`` has posterior logits (theory.md section 1)
+A generative classifier ``P(c) P(x | c)`` has posterior logits (docs/theory.md section 1)
 
 .. math::
 
@@ -46,7 +46,10 @@ import numpy as np
 from jax.scipy.special import logsumexp
 
 from switchssm import _validation as V
-from switchssm.types import Array, ArrayLike, Float, Int
+from switchssm.types import Array
+from switchssm.types import ArrayLike
+from switchssm.types import Float
+from switchssm.types import Int
 
 __all__ = [
     "CategoricalNaiveBayes",
@@ -276,9 +279,8 @@ class CategoricalNaiveBayes(NamedTuple):
 # ---------------------------------------------------------------------------------------
 
 
-def _as_float(x) -> Array:
-    a = jnp.asarray(x)
-    return a if jnp.issubdtype(a.dtype, jnp.floating) else a.astype(jnp.result_type(float))
+def _as_float(x, name: str = "x") -> Array:
+    return jnp.asarray(V.as_float(x, name, promote=False))
 
 
 def _check_class_probs(class_probs, num_classes: int | None = None) -> int:
@@ -365,7 +367,9 @@ def categorical_nb_to_softmax(
         )
     V.check_probability_vector(emission_probs, "emission_probs", axis=-1)
     V.check_positive(emission_probs, "emission_probs")
-    return SoftmaxRegression(*_log((_as_float(emission_probs), _as_float(class_probs))))
+    return SoftmaxRegression(
+        *_log((_as_float(emission_probs, "emission_probs"), _as_float(class_probs, "class_probs")))
+    )
 
 
 @jax.jit
@@ -414,7 +418,9 @@ def gaussian_nb_to_softmax(
     D = _check_means(means, C)
     _check_shared_cov(cov, D)
     return SoftmaxRegression(
-        *_gaussian_linear(_as_float(class_probs), _as_float(means), _as_float(cov))
+        *_gaussian_linear(
+            _as_float(class_probs, "class_probs"), _as_float(means, "means"), _as_float(cov, "cov")
+        )
     )
 
 
@@ -454,7 +460,9 @@ def gaussian_nb_to_logistic(
     _check_class_probs(class_probs, num_classes=2)
     D = _check_means(means, 2)
     _check_shared_cov(cov, D)
-    return _gaussian_logistic(_as_float(class_probs), _as_float(means), _as_float(cov))
+    return _gaussian_logistic(
+        _as_float(class_probs, "class_probs"), _as_float(means, "means"), _as_float(cov, "cov")
+    )
 
 
 @jax.jit
@@ -508,7 +516,9 @@ def gaussian_nb_unequal_to_quadratic(
     if V.is_concrete(covs):
         for c in range(C):
             V.check_covariance(np.asarray(covs)[c], f"covs[{c}]", dim=D)
-    return _quadratic_from_gaussians(_as_float(class_probs), _as_float(means), _as_float(covs))
+    return _quadratic_from_gaussians(
+        _as_float(class_probs, "class_probs"), _as_float(means, "means"), _as_float(covs, "covs")
+    )
 
 
 @jax.jit
@@ -565,12 +575,12 @@ def softmax_to_gaussian_nb(
         ([0.0, 2.0], [0.5, 0.5])
     """
     _, D = _check_weights_bias(weights, bias)
-    weights, bias = _as_float(weights), _as_float(bias)
+    weights, bias = _as_float(weights, "weights"), _as_float(bias, "bias")
     if cov is None:
         cov = np.eye(D, dtype=weights.dtype)
     else:
         _check_shared_cov(cov, D)
-        cov = _as_float(cov)
+        cov = _as_float(cov, "cov")
     return _gaussian_from_softmax(weights, bias, cov)
 
 
@@ -621,12 +631,12 @@ def softmax_to_categorical_nb(
         [[0.9, 0.1], [0.2, 0.8]]
     """
     C, Vs = _check_weights_bias(weights, bias)
-    weights, bias = _as_float(weights), _as_float(bias)
+    weights, bias = _as_float(weights, "weights"), _as_float(bias, "bias")
     if symbol_probs is not None:
         V.check_shape(symbol_probs, "symbol_probs", (Vs,), "(one probability per symbol)")
         V.check_probability_vector(symbol_probs, "symbol_probs")
         V.check_positive(symbol_probs, "symbol_probs")
-        symbol_probs = _as_float(symbol_probs)
+        symbol_probs = _as_float(symbol_probs, "symbol_probs")
     return _categorical_from_softmax(weights, bias, symbol_probs)
 
 
@@ -687,7 +697,9 @@ def fit_gaussian_nb(
                 f"`labels` has no sample of class(es) {np.flatnonzero(counts == 0).tolist()}: "
                 "their mean is undefined"
             )
-    nb = _fit_gaussian_nb(_as_float(x), jnp.asarray(labels).astype(jnp.int32), int(num_classes))
+    nb = _fit_gaussian_nb(
+        _as_float(x, "x"), jnp.asarray(labels).astype(jnp.int32), int(num_classes)
+    )
     if V.is_concrete(nb.cov):
         V.check_covariance(np.asarray(nb.cov), "pooled covariance of `x`", dim=D)
     return nb

@@ -1,5 +1,3 @@
-"""Command line interface (``switchssm ...``)."""
+"""Command line interface (``switchssm ...``): one module per command."""
 
-from switchssm.cli.main import main
-
-__all__ = ["main"]
+from switchssm.cli.main import main as main

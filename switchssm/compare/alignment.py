@@ -3,7 +3,7 @@ r"""How well do an RNN's hidden states encode a posterior? Probes, CCA, unit mat
 Given posterior probabilities ``P`` of shape ``(N, T, K)`` (the exact filter
 :func:`switchssm.inference.filter`, VMP :func:`switchssm.inference.vmp_filter`, ...) and
 hidden states ``H`` of shape ``(N, T, Hd)`` of a cell run on the same inputs
-(:func:`switchssm.rnn.train.hidden_states`), this module measures their alignment:
+(:func:`switchssm.rnn.hidden_states`), this module measures their alignment:
 
 - :func:`linear_probe`: held-out :math:`R^2` of a ridge regression from ``h_t`` to the
   centred log-posterior :math:`\operatorname{clr}(p_t) = \log p_t - \frac1K \sum_k \log p_{tk}`
@@ -61,7 +61,15 @@ EPS = 1e-12
 # ---------------------------------------------------------------------------
 
 
-def _array(x, name: str, ndims: tuple[int, ...]) -> np.ndarray:
+def _valid(a: np.ndarray, lengths) -> np.ndarray:
+    """The entries at real steps (all of ``a`` without ``lengths``)."""
+    if lengths is None or a.ndim < 3:
+        return a
+    return a[np.arange(a.shape[1])[None, :] < lengths[:, None]]
+
+
+def _array(x, name: str, ndims: tuple[int, ...], lengths=None) -> np.ndarray:
+    """A finite float array (checked at real steps only: padding may hold anything)."""
     try:
         a = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError):
@@ -71,16 +79,18 @@ def _array(x, name: str, ndims: tuple[int, ...]) -> np.ndarray:
         raise ValueError(f"`{name}` must have {exp} dimensions, got shape {a.shape}")
     if a.size == 0:
         raise ValueError(f"`{name}` is empty (shape {a.shape})")
-    if not np.all(np.isfinite(a)):
+    if not np.all(np.isfinite(_valid(a, lengths))):
         raise ValueError(f"`{name}` contains NaN or infinite values")
     return a
 
 
-def _probabilities(P, name: str, ndims=(2, 3), atol: float = 1e-5) -> np.ndarray:
-    P = _array(P, name, ndims)
-    if np.any(P < 0):
-        raise ValueError(f"`{name}` must hold probabilities >= 0, found {P.min():.3g}")
-    worst = float(np.max(np.abs(P.sum(-1) - 1.0)))
+def _probabilities(P, name: str, ndims=(2, 3), atol: float = 1e-5, lengths=None) -> np.ndarray:
+    """Probabilities over the last axis (checked at real steps only)."""
+    P = _array(P, name, ndims, lengths)
+    v = _valid(P, lengths)
+    if np.any(v < 0):
+        raise ValueError(f"`{name}` must hold probabilities >= 0, found {v.min():.3g}")
+    worst = float(np.max(np.abs(v.sum(-1) - 1.0)))
     if worst > atol:
         raise ValueError(f"`{name}` must sum to 1 over its last axis, off by up to {worst:.3g}")
     return P
@@ -248,13 +258,13 @@ def linear_probe(
         >>> round(linear_probe(H, P, ridge=0.0).r2, 8)
         1.0
     """
-    H = _array(H, "H", (3,))
+    lens = _lengths(lengths, np.shape(H))
+    H = _array(H, "H", (3,), lens)
     if transform not in ("clr", None):
         raise ValueError(f"`transform` must be 'clr' or None, got {transform!r}")
-    Y = clr(_probabilities(target, "target", (3,))) if transform == "clr" else None
-    Y = _array(target, "target", (3,)) if Y is None else Y
+    Y = clr(_probabilities(target, "target", (3,), lengths=lens)) if transform == "clr" else None
+    Y = _array(target, "target", (3,), lens) if Y is None else Y
     _same_steps(H, Y, "H", "target")
-    lens = _lengths(lengths, H.shape)
     train_fraction = V.check_float(
         train_fraction, "train_fraction", low=0, high=1, low_open=True, high_open=True
     )
@@ -341,10 +351,10 @@ def cca(
         >>> bool(cca(X, Y).correlations[0] > 0.99)
         True
     """
-    X = _array(X, "X", (2, 3))
-    Y = _array(Y, "Y", (2, 3))
+    lens = _lengths(lengths, np.shape(X))
+    X = _array(X, "X", (2, 3), lens)
+    Y = _array(Y, "Y", (2, 3), lens)
     _same_steps(X, Y, "X", "Y")
-    lens = _lengths(lengths, X.shape)
     regularization = V.check_float(regularization, "regularization", low=0)
     Xr, Yr = _rows(X, lens), _rows(Y, lens)
     n, p = Xr.shape
@@ -442,10 +452,10 @@ def match_units(
         >>> match_units(P[:, [2, 0, 1]], P).units.tolist()
         [1, 2, 0]
     """
-    H = _array(H, "H", (2, 3))
-    P = _array(P, "P", (2, 3))
+    lens = _lengths(lengths, np.shape(H))
+    H = _array(H, "H", (2, 3), lens)
+    P = _array(P, "P", (2, 3), lens)
     _same_steps(H, P, "H", "P")
-    lens = _lengths(lengths, H.shape)
     Hr, Pr = _rows(H, lens), _rows(P, lens)
     if Hr.shape[0] < 2:
         raise ValueError("`H` must have at least 2 valid steps to correlate")
@@ -495,13 +505,13 @@ def readout_kl(
         >>> readout_kl(p, p)
         0.0
     """
-    P = _probabilities(P, "P", tuple(range(1, 8)))
-    Q = _probabilities(readout_probs, "readout_probs", tuple(range(1, 8)))
+    lens = _lengths(lengths, np.shape(P))
+    P = _probabilities(P, "P", tuple(range(1, 8)), lengths=lens)
+    Q = _probabilities(readout_probs, "readout_probs", tuple(range(1, 8)), lengths=lens)
     if P.shape != Q.shape:
         raise ValueError(
             f"`P` and `readout_probs` must have the same shape, got {P.shape} and {Q.shape}"
         )
-    lens = _lengths(lengths, P.shape)
     logratio = np.log(np.maximum(P, eps)) - np.log(np.maximum(Q, eps))
     kl = np.maximum(np.sum(np.where(P > 0, P * logratio, 0.0), axis=-1), 0.0)
     if lens is not None:
@@ -539,7 +549,10 @@ class ComparisonReport:
         matched_correlations: ``(K,)`` their correlations with ``P(s_t = k)``.
         mean_matched_correlation: their mean.
         readout_kl: mean ``KL(p_t || q_t)`` of the readout (``None`` if none given).
-        num_sequences, num_steps, hidden_dim, num_states: sizes (valid steps counted).
+        num_sequences: number of sequences.
+        num_timesteps: number of valid steps.
+        hidden_dim: width of the states ``H``.
+        num_states: ``K``.
     """
 
     probe_r2: float
@@ -550,7 +563,7 @@ class ComparisonReport:
     mean_matched_correlation: float
     readout_kl: float | None
     num_sequences: int
-    num_steps: int
+    num_timesteps: int
     hidden_dim: int
     num_states: int
 
@@ -595,10 +608,16 @@ def compare_posteriors(
         >>> round(rep.probe_r2, 6), rep.readout_kl
         (1.0, 0.0)
     """
-    P = _probabilities(P, "P", (3,))
-    H = _array(H, "H", (3,))
+    lens = _lengths(lengths, np.shape(P))
+    P = _probabilities(P, "P", (3,), lengths=lens)
+    H = _array(H, "H", (3,), lens)
     _same_steps(H, P, "H", "P")
-    lens = _lengths(lengths, P.shape)
+    if lens is not None:  # padding is never used; make it valid so no check trips on it
+        pad = np.arange(P.shape[1])[None, :] >= lens[:, None]
+        P = np.where(pad[..., None], 1.0 / P.shape[-1], P)
+        H = np.where(pad[..., None], 0.0, H)
+        if readout_probs is not None:
+            readout_probs = np.where(pad[..., None], 1.0 / P.shape[-1], readout_probs)
     K = P.shape[-1]
     if K < 2:
         raise ValueError(f"`P` must have K >= 2 states, got {K}")
@@ -616,7 +635,7 @@ def compare_posteriors(
         mean_matched_correlation=m.mean_correlation,
         readout_kl=kl,
         num_sequences=int(P.shape[0]),
-        num_steps=steps,
+        num_timesteps=steps,
         hidden_dim=int(H.shape[-1]),
         num_states=int(K),
     )
@@ -630,33 +649,36 @@ def compare_posteriors(
 def direct_route_states(params, ys, us=None, *, log: bool = True) -> Float[np.ndarray, "N T K"]:
     r"""States of the minGRU built from a switching model, for every sequence.
 
-    The cell of :func:`switchssm.bridges.mingru.mingru_from_model` (positive states,
+    The cell of :func:`switchssm.bridges.mingru_from_model` (positive states,
     ``candidate="log_softmax"``, ``log h_0 = log pi``) run on
-    :func:`~switchssm.bridges.mingru.model_inputs`: for a gated model its states are the
-    exact filter ``P(s_t | x_{1:t})`` (theory.md 2.2), for an always-emitting model the
+    :func:`~switchssm.bridges.model_inputs`: for a gated model its states are the exact
+    filter ``P(s_t | x_{1:t})`` (docs/theory.md, fact 2.2), for an always-emitting model the
     same construction as an approximation. Compare a trained cell to it with
     :func:`compare_posteriors` (``log=True`` gives states linear in ``clr(p_t)``).
 
     Args:
         params: a :class:`~switchssm.models.SwitchingParams`.
-        ys: ``N`` observation sequences (list, or an array with a leading ``N`` axis).
+        ys: ``N`` observation sequences of any lengths (a list, or an array with a leading
+            ``N`` axis).
         us: ``N`` cue sequences (or ``None`` without a cue).
         log: return ``log h`` (default) or ``h``.
 
     Returns:
-        ``(N, T, K)`` (sequences must share one length).
+        ``(N, T_max, K)``, zero-padded after each sequence's end (the cell is causal, so
+        padding never changes a real step).
 
     Example:
         >>> from switchssm.data import example_switching_params
         >>> p = example_switching_params("categorical", 2, gated=True, cue=False)
-        >>> direct_route_states(p, np.array([[0, 1, 1]])).shape
-        (1, 3, 2)
+        >>> direct_route_states(p, [np.array([0, 1, 1]), np.array([1])]).shape
+        (2, 3, 2)
     """
-    from switchssm.bridges.mingru import mingru_from_model, model_inputs
+    from switchssm.bridges import mingru_from_model
+    from switchssm.bridges import model_inputs
     from switchssm.rnn import mingru_log
+    from switchssm.sequences import pad
 
-    if not isinstance(log, bool):
-        raise ValueError(f"`log` must be a bool, got {log!r}")
+    V.check_bool(log, "log")
     ys = list(ys)
     if not ys:
         raise ValueError("`ys` is empty: give at least one sequence")
@@ -664,10 +686,12 @@ def direct_route_states(params, ys, us=None, *, log: bool = True) -> Float[np.nd
     if len(us) != len(ys):
         raise ValueError(f"`us` must have one cue sequence per `ys` sequence ({len(ys)})")
     xs = [np.asarray(model_inputs(params, y, u)) for y, u in zip(ys, us, strict=True)]
-    if len({x.shape for x in xs}) != 1:
-        raise ValueError("`ys`: every sequence must have the same length")
+    lengths = [x.shape[0] for x in xs]
     bridge = mingru_from_model(params, space="log")
     log_h = np.asarray(
-        mingru_log(bridge.cell, np.stack(xs), bridge.initial_log_state, candidate="log_softmax")
+        mingru_log(bridge.cell, pad(xs), bridge.initial_log_state, candidate="log_softmax")
     )
-    return log_h if log else np.exp(log_h)
+    out = np.array(log_h if log else np.exp(log_h))  # a writable copy
+    for i, L in enumerate(lengths):
+        out[i, L:] = 0.0
+    return out

@@ -8,20 +8,22 @@
 - User files: :func:`read_sequences` / :func:`read_dataset` (``.csv`` and ``.npy``).
 """
 
-from switchssm.data.datasets import (
-    CHLOROPLAST_ALPHABET,
-    CHLOROPLAST_REGION_LENGTHS,
-    CHLOROPLAST_REGION_NAMES,
-    ChloroplastData,
-    NileData,
-    Standardized,
-    load_chloroplast,
-    load_nile,
-    load_nile_standardized,
-    standardize,
-)
-from switchssm.data.readers import SequenceData, read_dataset, read_sequences
-from switchssm.data.synthetic import KINDS, example_switching_params, sample_dataset
+from switchssm.data.datasets import CHLOROPLAST_ALPHABET
+from switchssm.data.datasets import CHLOROPLAST_REGION_LENGTHS
+from switchssm.data.datasets import CHLOROPLAST_REGION_NAMES
+from switchssm.data.datasets import ChloroplastData
+from switchssm.data.datasets import NileData
+from switchssm.data.datasets import Standardized
+from switchssm.data.datasets import load_chloroplast
+from switchssm.data.datasets import load_nile
+from switchssm.data.datasets import load_nile_standardized
+from switchssm.data.datasets import standardize
+from switchssm.data.readers import SequenceData
+from switchssm.data.readers import read_dataset
+from switchssm.data.readers import read_sequences
+from switchssm.data.synthetic import KINDS
+from switchssm.data.synthetic import example_switching_params
+from switchssm.data.synthetic import sample_dataset
 
 __all__ = [
     "CHLOROPLAST_ALPHABET",

@@ -22,15 +22,13 @@ import jax
 import numpy as np
 
 from switchssm import _validation as _V
-from switchssm.models import (
-    CategoricalEmission,
-    GaussianCue,
-    GaussianEmission,
-    GaussianLatentParams,
-    SwitchingParams,
-    sample,
-    sample_gaussian_latent,
-)
+from switchssm.models import CategoricalEmission
+from switchssm.models import GaussianCue
+from switchssm.models import GaussianEmission
+from switchssm.models import GaussianLatentParams
+from switchssm.models import SwitchingParams
+from switchssm.models import sample
+from switchssm.models import sample_gaussian_latent
 from switchssm.types import PRNGKeyArray
 
 __all__ = ["KINDS", "example_switching_params", "sample_dataset"]

@@ -1,75 +1,24 @@
-"""Exact and approximate inference for switching models."""
+"""Exact and approximate inference for switching models (given their parameters).
 
-from switchssm.inference._emissions import validate_inputs
-from switchssm.inference.bayes import (
-    BayesFit,
-    Priors,
-    SVIFit,
-    bayesian_switching_model,
-    fit_nuts,
-    fit_svi,
-    load_inference_data,
-    save_inference_data,
-    to_switching_params,
-)
-from switchssm.inference.changepoint import RunLengthPosterior, run_length_filter
-from switchssm.inference.distributed import (
-    replicate,
-    sequence_mesh,
-    shard_sequences,
-    sharded_log_likelihood,
-)
-from switchssm.inference.exact import (
-    FilterPosterior,
-    SmoothPosterior,
-    filter,
-    log_likelihood,
-    posterior_sample,
-    smooth,
-)
-from switchssm.inference.learn import (
-    FitResult,
-    Prior,
-    Sequences,
-    as_sequences,
-    batch_log_likelihood,
-    fit_em,
-    fit_mle,
-)
-from switchssm.inference.vmp import VMPPosterior, VMPSmoothPosterior, vmp_filter, vmp_smooth
+Filtering, smoothing, likelihoods and posterior sampling of the categorical switching model
+(:mod:`~switchssm.inference.exact`, many sequences at once in
+:mod:`~switchssm.inference.batch`), variational message passing
+(:mod:`~switchssm.inference.vmp`) and the run-length filter of the Gaussian-latent model
+(:mod:`~switchssm.inference.changepoint`). Fitting the parameters is :mod:`switchssm.fit`.
+"""
 
-__all__ = [
-    "replicate",
-    "sequence_mesh",
-    "shard_sequences",
-    "sharded_log_likelihood",
-    "BayesFit",
-    "Priors",
-    "SVIFit",
-    "bayesian_switching_model",
-    "fit_nuts",
-    "fit_svi",
-    "load_inference_data",
-    "save_inference_data",
-    "to_switching_params",
-    "FitResult",
-    "Prior",
-    "Sequences",
-    "as_sequences",
-    "batch_log_likelihood",
-    "fit_em",
-    "fit_mle",
-    "FilterPosterior",
-    "RunLengthPosterior",
-    "SmoothPosterior",
-    "VMPPosterior",
-    "VMPSmoothPosterior",
-    "filter",
-    "log_likelihood",
-    "posterior_sample",
-    "run_length_filter",
-    "smooth",
-    "validate_inputs",
-    "vmp_filter",
-    "vmp_smooth",
-]
+from switchssm.inference._emissions import validate_inputs as validate_inputs
+from switchssm.inference.batch import batch_log_likelihood as batch_log_likelihood
+from switchssm.inference.changepoint import RunLengthPosterior as RunLengthPosterior
+from switchssm.inference.changepoint import run_length_filter as run_length_filter
+from switchssm.inference.exact import FilterPosterior as FilterPosterior
+from switchssm.inference.exact import SmoothPosterior as SmoothPosterior
+from switchssm.inference.exact import filter as filter
+from switchssm.inference.exact import gated_gate_and_candidate as gated_gate_and_candidate
+from switchssm.inference.exact import log_likelihood as log_likelihood
+from switchssm.inference.exact import posterior_sample as posterior_sample
+from switchssm.inference.exact import smooth as smooth
+from switchssm.inference.vmp import VMPPosterior as VMPPosterior
+from switchssm.inference.vmp import VMPSmoothPosterior as VMPSmoothPosterior
+from switchssm.inference.vmp import vmp_filter as vmp_filter
+from switchssm.inference.vmp import vmp_smooth as vmp_smooth

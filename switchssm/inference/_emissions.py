@@ -8,7 +8,8 @@ from jax.scipy.special import logsumexp
 
 from switchssm import _validation as V
 from switchssm.models.params import SwitchingParams
-from switchssm.types import Array, Float
+from switchssm.types import Array
+from switchssm.types import Float
 
 
 def validate_inputs(params: SwitchingParams, y, u) -> None:

@@ -44,7 +44,7 @@ def _log_normalize(v):
 
 
 def forward_log_parallel(log_pi, log_rho2, log_e):
-    """Same outputs as :func:`switchssm.inference.exact.forward_log`, by associative scan."""
+    """Same outputs as :func:`switchssm.inference._recursions.forward_log`, by associative scan."""
     mats = _normalized(_log_transition(log_pi, log_rho2, log_e))
     prefix = lax.associative_scan(_combine, mats)  # P_t = M_t ... M_1 (normalized)
     pi = jnp.exp(log_pi)

@@ -1,8 +1,8 @@
 r"""Probability-space forward-backward kernels for the switching chain (the fast path).
 
-Used by :mod:`switchssm.inference.exact`, :mod:`~switchssm.inference.learn` and
-:mod:`~switchssm.inference.bayes`. With the evidence of step :math:`t` rescaled by a positive
-constant :math:`S_t = \exp(\text{log\_shift}_t)`,
+Used by :mod:`switchssm.inference.exact` and :mod:`~switchssm.inference.batch` (and so by
+every fitter of :mod:`switchssm.fit`). With the evidence of step :math:`t` rescaled by a
+positive constant :math:`S_t = \exp(\text{log\_shift}_t)`,
 
 .. math::
 
@@ -51,8 +51,12 @@ import jax.numpy as jnp
 from jax import lax
 
 from switchssm.inference._emissions import log_evidence
-from switchssm.models.params import CategoricalEmission, SwitchingParams
-from switchssm.types import Array, Bool, Float, Int
+from switchssm.models.params import CategoricalEmission
+from switchssm.models.params import SwitchingParams
+from switchssm.types import Array
+from switchssm.types import Bool
+from switchssm.types import Float
+from switchssm.types import Int
 
 
 class Evidence(NamedTuple):

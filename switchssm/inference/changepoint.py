@@ -1,7 +1,7 @@
 r"""Exact run-length (changepoint) filter for the Gaussian-latent switching model.
 
 Bayesian online changepoint detection (Adams and MacKay 2007) for the model of
-:mod:`switchssm.models.gaussian_latent` (theory.md section 4).
+:mod:`switchssm.models.gaussian_latent` (docs/theory.md section 4).
 
 **Run length.** ``r_t`` is the number of steps since the last switch: ``r_t = 0`` if
 ``z_t = 1`` and ``r_t = r_{t-1} + 1`` otherwise. The segment of ``s_0`` counts as a switch at
@@ -47,18 +47,21 @@ Cost ``O(T R (K^3 + D^3))`` time and ``O(T R)`` memory for the outputs.
 
 from __future__ import annotations
 
-import operator
 from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.linalg import cho_solve, solve_triangular
+from jax.scipy.linalg import cho_solve
+from jax.scipy.linalg import solve_triangular
 from jax.scipy.special import logsumexp
 
+from switchssm import _validation as V
 from switchssm.models.gaussian_latent import GaussianLatentParams
-from switchssm.types import Array, Float, Int
+from switchssm.types import Array
+from switchssm.types import Float
+from switchssm.types import Int
 
 __all__ = ["RunLengthPosterior", "run_length_filter"]
 
@@ -220,7 +223,7 @@ def run_length_filter(
     (Adams and MacKay 2007), normalized in log space at every step so that long sequences stay
     finite.
 
-    Gated model fact (theory.md section 4): with the marginal background, the fresh and the
+    Gated model fact (docs/theory.md section 4): with the marginal background, the fresh and the
     carried branches share the factor ``b_t``, so
     ``filtered_z[t] = sigmoid(logit rho + lc_1 - lc_0)``, the cue-only posterior (also under
     pruning).
@@ -253,16 +256,7 @@ def run_length_filter(
     if max_run_lengths is None:
         num_slots = T + 1
     else:
-        try:
-            R = operator.index(max_run_lengths)
-        except TypeError:
-            raise ValueError(
-                f"`max_run_lengths` must be a positive integer or None, got {max_run_lengths!r}"
-            ) from None
-        if isinstance(max_run_lengths, bool) or R < 1:
-            raise ValueError(
-                f"`max_run_lengths` must be a positive integer or None, got {max_run_lengths!r}"
-            )
+        R = V.check_int(max_run_lengths, "max_run_lengths")
         num_slots = min(R, T + 1)
     y = jnp.asarray(y)
     if not jnp.issubdtype(y.dtype, jnp.floating):

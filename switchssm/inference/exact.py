@@ -41,11 +41,23 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from switchssm import _validation as V
 from switchssm import scan as _scan
-from switchssm.inference import _parallel, _scaled
-from switchssm.inference._emissions import log_evidence, log_switch_probs, validate_inputs
+from switchssm.inference import _parallel
+from switchssm.inference import _scaled
+from switchssm.inference._emissions import log_evidence
+from switchssm.inference._emissions import log_switch_probs
+from switchssm.inference._emissions import validate_inputs
+from switchssm.inference._recursions import forward_log
+from switchssm.inference._recursions import log_filter
+from switchssm.inference._recursions import log_smoother
+from switchssm.inference._recursions import lse
+from switchssm.inference._recursions import smoothed_joint_log
 from switchssm.models.params import SwitchingParams
-from switchssm.types import Array, Float, Int, PRNGKeyArray
+from switchssm.types import Array
+from switchssm.types import Float
+from switchssm.types import Int
+from switchssm.types import PRNGKeyArray
 
 _MODES = ("sequential", "parallel", "log")
 
@@ -79,67 +91,6 @@ class SmoothPosterior(NamedTuple):
     smoothed_z: Float[Array, " T"]
 
 
-def _lse(x, axis=None):
-    """logsumexp that returns -inf (not NaN) when every entry is -inf."""
-    m = jnp.max(x, axis=axis, keepdims=True)
-    m = lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0.0))
-    out = jnp.log(jnp.sum(jnp.exp(x - m), axis=axis, keepdims=True)) + m
-    return jnp.squeeze(out, axis=axis) if axis is not None else out.reshape(())
-
-
-# --------------------------------------------------------------------------------------
-# General (always-emitting or gated) O(T K) recursions in log space.
-
-
-def forward_log(log_pi, log_rho2, log_e):
-    """Normalized forward pass in log space.
-
-    Args:
-        log_pi: ``(K,)`` log initial/stationary probabilities.
-        log_rho2: ``(2,)`` ``(log(1-rho), log rho)``.
-        log_e: ``(T, 2, K)`` log evidence per step, switch value and state.
-
-    Returns:
-        ``(log_joint, log_norms)``: ``(T, 2, K)`` log filtered joint
-        :math:`\\log P(z_t, s_t \\mid x_{1:t})` and ``(T,)`` per-step :math:`\\log c_t`.
-    """
-
-    def step(log_alpha, le):
-        la = jnp.stack([log_rho2[0] + log_alpha + le[0], log_rho2[1] + log_pi + le[1]])
-        lc = _lse(la)
-        lj = la - lc
-        return jnp.logaddexp(lj[0], lj[1]), (lj, lc)
-
-    _, (log_joint, log_norms) = lax.scan(step, log_pi, log_e)
-    return log_joint, log_norms
-
-
-def backward_log(log_pi, log_rho2, log_e):
-    """Backward messages :math:`\\log \\beta_t` (each up to a per-step constant), ``(T, K)``."""
-
-    def step(log_beta, le):
-        b0 = log_rho2[0] + le[0] + log_beta
-        b1 = log_rho2[1] + _lse(log_pi + le[1] + log_beta)
-        nb = jnp.logaddexp(b0, b1)
-        nb = nb - lax.stop_gradient(jnp.max(nb))
-        return nb, nb
-
-    K = log_pi.shape[0]
-    zero = jnp.zeros((K,), log_e.dtype)
-    last, ys = lax.scan(step, zero, log_e[1:], reverse=True)
-    del last
-    return jnp.concatenate([ys, zero[None]], axis=0)
-
-
-def smoothed_joint_log(log_pi, log_rho2, log_e, log_filtered_s, log_beta):
-    """Log smoothed joint :math:`\\log P(z_t, s_t \\mid x_{1:T})`, ``(T, 2, K)``."""
-    log_prev = jnp.concatenate([log_pi[None], log_filtered_s[:-1]], axis=0)
-    lg0 = log_rho2[0] + log_prev + log_e[:, 0] + log_beta
-    lg1 = log_rho2[1] + log_pi + log_e[:, 1] + log_beta
-    lg = jnp.stack([lg0, lg1], axis=1)
-    return lg - _lse(lg.reshape(lg.shape[0], -1), axis=-1)[:, None, None]
-
-
 # --------------------------------------------------------------------------------------
 # Gated model: cue-only gate, diagonal linear recurrence.
 
@@ -156,7 +107,7 @@ def gated_gate_and_candidate(params: SwitchingParams, y, u=None):
     y = params.emission.prepare(y)
     log_pi = jnp.log(params.initial_probs)
     log_q = log_pi + params.emission.log_prob(y)
-    log_bg = _lse(log_q, axis=-1)
+    log_bg = lse(log_q, axis=-1)
     q = jnp.exp(log_q - log_bg[:, None])
     log_w = log_switch_probs(params)[None, :]
     if params.cue is not None:
@@ -179,21 +130,6 @@ def _gated_filter(params, y, u, mode):
 # Public API
 
 
-def _log_filter(log_pi, log_rho2, log_e):
-    log_joint, log_norms = forward_log(log_pi, log_rho2, log_e)
-    joint = jnp.exp(log_joint)
-    return jnp.sum(log_norms), joint.sum(axis=1), joint[:, 1].sum(-1)
-
-
-def _log_smoother(log_pi, log_rho2, log_e):
-    log_joint, log_norms = forward_log(log_pi, log_rho2, log_e)
-    log_filtered_s = jnp.logaddexp(log_joint[:, 0], log_joint[:, 1])
-    log_beta = backward_log(log_pi, log_rho2, log_e)
-    sm = jnp.exp(smoothed_joint_log(log_pi, log_rho2, log_e, log_filtered_s, log_beta))
-    joint = jnp.exp(log_joint)
-    return (jnp.sum(log_norms), joint.sum(1), joint[:, 1].sum(-1), sm.sum(1), sm[:, 1].sum(-1))
-
-
 def _log_args(params, y, u):
     return jnp.log(params.initial_probs), log_switch_probs(params), log_evidence(params, y, u)
 
@@ -204,7 +140,7 @@ def _scaled_filter(params, y, u):
     return lax.cond(
         f.ok,
         lambda: (f.log_likelihood, f.alpha, f.filtered_z),
-        lambda: _log_filter(*_log_args(params, y, u)),
+        lambda: log_filter(*_log_args(params, y, u)),
     )
 
 
@@ -214,7 +150,7 @@ def _scaled_smoother(params, y, u):
     return lax.cond(
         sm.ok,
         lambda: (sm.log_likelihood, sm.filtered_s, sm.filtered_z, sm.smoothed_s, sm.smoothed_z),
-        lambda: _log_smoother(*_log_args(params, y, u)),
+        lambda: log_smoother(*_log_args(params, y, u)),
     )
 
 
@@ -230,7 +166,7 @@ def _filter_impl(params, y, u, mode):
         log_joint, log_norms = _parallel.forward_log_parallel(log_pi, log_rho2, log_e)
         joint = jnp.exp(log_joint)
         return FilterPosterior(jnp.sum(log_norms), joint.sum(axis=1), joint[:, 1].sum(-1))
-    return FilterPosterior(*_log_filter(log_pi, log_rho2, log_e))
+    return FilterPosterior(*log_filter(log_pi, log_rho2, log_e))
 
 
 def _smooth_impl(params, y, u, mode):
@@ -251,7 +187,7 @@ def _smooth_impl(params, y, u, mode):
         return SmoothPosterior(
             jnp.sum(log_norms), joint.sum(1), joint[:, 1].sum(-1), sm.sum(1), sm[:, 1].sum(-1)
         )
-    return SmoothPosterior(*_log_smoother(log_pi, log_rho2, log_e))
+    return SmoothPosterior(*log_smoother(log_pi, log_rho2, log_e))
 
 
 _filter_jit = jax.jit(_filter_impl, static_argnames="mode")
@@ -271,7 +207,8 @@ def filter(params: SwitchingParams, y, u=None, *, mode: str | None = None) -> Fi
         u: the cue, ``(T,)`` or ``(T, Du)``; required iff ``params.cue`` is set.
         mode: ``"sequential"`` (``lax.scan`` in probability space with per-step rescaling,
             falling back to log space if a normalizer underflows; the fast path on CPU),
-            ``"log"`` (``lax.scan`` with every step in log space: the reference),
+            ``"log"`` (``lax.scan`` with every step in log space: the reference; the gated
+            model has a closed form and runs its probability-space recursion either way),
             ``"parallel"``
             (``lax.associative_scan``; dense :math:`K\\times K` products for the
             always-emitting model, :math:`O(TK^3)` work, for accelerators), or ``None`` for the
@@ -296,12 +233,26 @@ def filter(params: SwitchingParams, y, u=None, *, mode: str | None = None) -> Fi
 
 
 def smooth(params: SwitchingParams, y, u=None, *, mode: str | None = None) -> SmoothPosterior:
-    """Exact forward-backward smoother: filtered and smoothed marginals of :math:`s_t, z_t`.
+    r"""Exact forward-backward smoother: filtered and smoothed marginals of :math:`s_t, z_t`.
 
-    Same arguments as :func:`filter`; cost :math:`O(TK)` time and memory (sequential mode).
+    Forward pass as in :func:`filter`, then the backward messages
+    :math:`\beta_{t-1}(k) \propto (1-\rho) e_t(0,k) \beta_t(k) + \rho \sum_j \pi_j e_t(1,j)
+    \beta_t(j)` and :math:`P(s_t, z_t \mid x_{1:T}) \propto` forward :math:`\times` backward.
+    Cost :math:`O(TK)` time and memory (sequential mode). The gated model's switches are
+    independent a posteriori, so its smoothed marginals equal the filtered ones.
+
+    Args:
+        params: a :class:`~switchssm.models.SwitchingParams`.
+        y: ``(T,)`` integer symbols (categorical emission) or ``(T, D)`` reals (Gaussian).
+        u: the cue, ``(T,)`` or ``(T, Du)``; required iff ``params.cue`` is set.
+        mode: ``"sequential"`` (probability space with per-step rescaling, falling back to
+            log space if a normalizer underflows; the fast path on CPU), ``"log"`` (every
+            step in log space: the reference), ``"parallel"`` (``lax.associative_scan``, for
+            accelerators) or ``None`` for the backend default.
 
     Returns:
-        :class:`SmoothPosterior`.
+        :class:`SmoothPosterior` with ``log_likelihood``, ``filtered_s``, ``filtered_z``,
+        ``smoothed_s`` and ``smoothed_z``.
 
     Example:
         >>> import jax, numpy as np
@@ -318,7 +269,7 @@ def smooth(params: SwitchingParams, y, u=None, *, mode: str | None = None) -> Sm
 
 
 def _log_space_ll(params, y, u):
-    return _log_filter(*_log_args(params, y, u))[0]
+    return log_filter(*_log_args(params, y, u))[0]
 
 
 def _float_or_none(x):
@@ -395,7 +346,7 @@ def log_likelihood(
     ``jit``/``grad``; validate once with ``filter`` or ``validate_inputs`` at the boundary.
 
     For many gradient evaluations on short sequences, keep them inside one jitted loop
-    (``lax.scan`` over optimizer steps, as :func:`~switchssm.inference.fit_mle` does): on
+    (``lax.scan`` over optimizer steps, as :func:`~switchssm.fit.fit_mle` does): on
     CPU a separate jitted call from Python adds about 0.1 ms of dispatch, which is most of
     the cost at K = 4, T = 10^3 (``benchmarks/README.md``).
     """
@@ -459,6 +410,5 @@ def posterior_sample(
         ``(s, z)``, each ``(num_samples, T)`` integer arrays.
     """
     validate_inputs(params, y, u)
-    if not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"`num_samples` must be a positive int, got {num_samples!r}")
+    num_samples = V.check_int(num_samples, "num_samples")
     return _sample_jit(key, params, y, u, num_samples=num_samples)

@@ -1,7 +1,7 @@
 r"""Variational message passing (VMP) with seed 000's factorization ``Q(s, z) = Q(z) Q(s | z)``.
 
 Seed 000 reads minGRU as the coordinate-ascent update of a variational posterior
-``Q(s, z | x) = Q(z | x) Q(s | x, z)`` of the switching model (theory.md section 2). This
+``Q(s, z | x) = Q(z | x) Q(s | x, z)`` of the switching model (docs/theory.md section 2). This
 module derives those updates for the categorical switching model (gated and
 always-emitting, with or without a cue), compiles them to ``lax.scan``, and returns the one
 term of the ``Q(z)`` update that depends on ``s`` (``gate_s_term``). Dropping that term is
@@ -83,14 +83,14 @@ belief ``p_{t-1}``). Dropping it (``drop_s_term=True``) leaves
 logistic regression of the cue alone. As the cue separation grows, the cue term grows
 without bound while ``S_t`` stays bounded by the spread of ``l_t``, so the two gates meet.
 
-* Gated model: ``S_t = 0``, the update is the exact filter (theory.md section 2, facts 1-2):
+* Gated model: ``S_t = 0``, the update is the exact filter (docs/theory.md section 2, facts 1-2):
   ``filtered_s``, ``filtered_z`` equal :func:`~switchssm.inference.filter`'s and
   ``F = log P(x_{1:T})`` at every cue strength.
 * Always-emitting model: two approximations. (i) The exact gate's ``s``-term is
   ``log Pbar(y_t) - log <p_{t-1}, exp l_t>``; VMP replaces the log of the expected
   likelihood by the expected log likelihood, which is smaller (Jensen), so the VMP gate
   leans towards switching. (ii) The copy branch does not update on ``y_t`` (the exact filter
-  multiplies the copied belief by ``exp l_t``, theory.md fact 4): this is what the copy
+  multiplies the copied belief by ``exp l_t``, docs/theory.md fact 4): this is what the copy
   constraint ``Q(s_t | z_t = 0) = p_{t-1}`` costs. In the local (assumed-density) step,
   freeing ``Q(s_t | z_t = 0)`` would give ``∝ p_{t-1} exp a_t`` and turn the update into the
   exact forward step, so the approximation lives in the copy constraint. Extreme case
@@ -147,10 +147,12 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from switchssm.inference._emissions import log_switch_probs, validate_inputs
-from switchssm.inference.exact import _lse
+from switchssm.inference._emissions import log_switch_probs
+from switchssm.inference._emissions import validate_inputs
+from switchssm.inference._recursions import lse
 from switchssm.models.params import SwitchingParams
-from switchssm.types import Array, Float
+from switchssm.types import Array
+from switchssm.types import Float
 
 
 class VMPPosterior(NamedTuple):
@@ -216,7 +218,7 @@ def _potentials(params: SwitchingParams, y, u):
     y = params.emission.prepare(y)
     ll = params.emission.log_prob(y)
     b = jnp.log(params.initial_probs) + ll
-    a = jnp.broadcast_to(_lse(b, axis=-1)[:, None], b.shape) if params.gated else ll
+    a = jnp.broadcast_to(lse(b, axis=-1)[:, None], b.shape) if params.gated else ll
     if params.cue is not None:
         c = params.cue.log_prob(u)
     else:
@@ -229,22 +231,22 @@ def _forward_sweep(log_pi, log_rho2, a, b, c, v0, v, drop_s_term):
     (module docstring, section 4); ``v = 0`` is the filter."""
     prior_logit = log_rho2[1] - log_rho2[0]
     bv0 = log_pi + v0
-    lse0 = _lse(bv0)
+    lse0 = lse(bv0)
     p0 = jnp.exp(bv0 - lse0)
     f0 = lse0 - _dot(p0, v0)  # <r_0, log pi - log r_0>
 
     def step(p_prev, inp):
         a_t, b_t, c_t, v_t = inp
         bv = b_t + v_t
-        lse = _lse(bv)
-        r = jnp.exp(bv - lse)
-        s_term = lse - _dot(p_prev, a_t + v_t)
+        lse_t = lse(bv)
+        r = jnp.exp(bv - lse_t)
+        s_term = lse_t - _dot(p_prev, a_t + v_t)
         lam = prior_logit + (c_t[1] - c_t[0])
         if not drop_s_term:
             lam = lam + s_term
         log_g1, log_g0 = jax.nn.log_sigmoid(lam), jax.nn.log_sigmoid(-lam)
         g1, g0 = jnp.exp(log_g1), jnp.exp(log_g0)
-        L1 = log_rho2[1] + c_t[1] + lse - _dot(r, v_t)  # <r, b - log r> = LSE(b+v) - <r, v>
+        L1 = log_rho2[1] + c_t[1] + lse_t - _dot(r, v_t)  # <r, b - log r> = LSE(b+v) - <r, v>
         L0 = log_rho2[0] + c_t[0] + _dot(p_prev, a_t)
         f = jnp.where(g1 > 0, g1 * (L1 - log_g1), 0.0) + jnp.where(g0 > 0, g0 * (L0 - log_g0), 0.0)
         p = g0 * p_prev + g1 * r

@@ -1,27 +1,11 @@
 """Generative switching models: parameter pytrees, NumPyro model functions, samplers."""
 
-from switchssm.models.gaussian_latent import (
-    GaussianLatentParams,
-    gaussian_latent_model,
-    sample_gaussian_latent,
-)
-from switchssm.models.params import (
-    CategoricalEmission,
-    GaussianCue,
-    GaussianEmission,
-    SwitchingParams,
-)
-from switchssm.models.switching import marginal_switching_model, sample, switching_model
-
-__all__ = [
-    "CategoricalEmission",
-    "GaussianCue",
-    "GaussianEmission",
-    "GaussianLatentParams",
-    "SwitchingParams",
-    "gaussian_latent_model",
-    "marginal_switching_model",
-    "sample",
-    "sample_gaussian_latent",
-    "switching_model",
-]
+from switchssm.models.gaussian_latent import GaussianLatentParams as GaussianLatentParams
+from switchssm.models.gaussian_latent import gaussian_latent_model as gaussian_latent_model
+from switchssm.models.gaussian_latent import sample_gaussian_latent as sample_gaussian_latent
+from switchssm.models.params import CategoricalEmission as CategoricalEmission
+from switchssm.models.params import GaussianCue as GaussianCue
+from switchssm.models.params import GaussianEmission as GaussianEmission
+from switchssm.models.params import SwitchingParams as SwitchingParams
+from switchssm.models.switching import sample as sample
+from switchssm.models.switching import switching_model as switching_model

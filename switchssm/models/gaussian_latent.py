@@ -1,4 +1,4 @@
-"""The switching model with a Gaussian latent (theory.md section 4).
+"""The switching model with a Gaussian latent (docs/theory.md section 4).
 
 The generative model::
 
@@ -17,7 +17,6 @@ In the gated variant a step without a switch emits from the marginal background
 
 from __future__ import annotations
 
-import operator
 from functools import partial
 from typing import ClassVar
 
@@ -30,8 +29,12 @@ from numpyro.contrib.control_flow import scan
 
 from switchssm import _validation as V
 from switchssm._pytree import params_pytree
-from switchssm.models.params import GaussianCue, check_structure
-from switchssm.types import Array, Float, Int, PRNGKeyArray
+from switchssm.models.params import GaussianCue
+from switchssm.models.params import check_structure
+from switchssm.types import Array
+from switchssm.types import Float
+from switchssm.types import Int
+from switchssm.types import PRNGKeyArray
 
 __all__ = ["GaussianLatentParams", "gaussian_latent_model", "sample_gaussian_latent"]
 
@@ -157,7 +160,7 @@ def gaussian_latent_model(
 
     The joint density is ``p(s_0) prod_t p(z_t) N(s_fresh_t | mu0, S0) p(y_t | s_t, z_t)
     p(u_t | z_t)``; integrating out the unused ``s_fresh_t`` (those with ``z_t = 0``) recovers
-    the model of theory.md section 4.
+    the model of docs/theory.md section 4.
 
     Args:
         params: :class:`GaussianLatentParams`.
@@ -242,14 +245,7 @@ def sample_gaussian_latent(
         ((100, 1), None, (100, 2), (100,))
     """
     _check_params(params)
-    try:
-        T = operator.index(num_timesteps)
-    except TypeError:
-        raise ValueError(
-            f"`num_timesteps` must be a positive integer, got {num_timesteps!r}"
-        ) from None
-    if isinstance(num_timesteps, bool) or T < 1:
-        raise ValueError(f"`num_timesteps` must be a positive integer, got {num_timesteps!r}")
+    T = V.check_int(num_timesteps, "num_timesteps")
     return _sample(key, params, T)
 
 

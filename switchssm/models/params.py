@@ -1,6 +1,6 @@
 """Parameter pytrees for switching models with a categorical latent.
 
-The generative model (theory.md section 2)::
+The generative model (docs/theory.md section 2)::
 
     s_0 ~ pi
     z_t ~ Bernoulli(rho)                              t = 1..T
@@ -28,7 +28,8 @@ import numpy as np
 
 from switchssm import _validation as V
 from switchssm._pytree import params_pytree
-from switchssm.types import Array, Float
+from switchssm.types import Array
+from switchssm.types import Float
 
 
 @params_pytree
@@ -37,9 +38,14 @@ class CategoricalEmission:
 
     Args:
         probs: ``(K, V)`` row-stochastic matrix.
+
+    Attributes:
+        kind: ``"categorical"`` (a class constant; ``"gaussian"`` for
+            :class:`GaussianEmission`).
     """
 
     probs: Float[Array, "K V"]
+    kind: ClassVar[str] = "categorical"
     _prefix: ClassVar[str] = "emission."
 
     def _validate(self):
@@ -84,6 +90,7 @@ class GaussianEmission:
 
     means: Float[Array, "K D"]
     cov: Float[Array, "D D"]
+    kind: ClassVar[str] = "gaussian"
     _prefix: ClassVar[str] = "emission."
 
     def _validate(self):

@@ -4,10 +4,10 @@
 ``s`` and, for the gated emission, the background state ``r``) inside
 ``numpyro.contrib.control_flow.scan``, so NumPyro's ``Predictive`` samples it and its
 enumeration (``config_enumerate`` plus ``numpyro.contrib.funsor``) sums the discrete
-latents out. :func:`marginal_switching_model` adds the exact log-likelihood from
-:mod:`switchssm.inference` as one factor instead: the form to use inside NUTS or SVI over
-global parameters (see ``docs`` of ``pitfalls``: enumerated scans are slow and
-``TraceEnum_ELBO`` over them has returned wrong values silently).
+latents out. For NUTS or SVI over the global parameters use the marginalized models of
+:mod:`switchssm.fit.bayes` instead, which add the exact log-likelihood as one factor
+(``docs/numerics.md``: enumerated scans are slow and ``TraceEnum_ELBO`` over them has
+returned wrong values silently).
 
 The gated emission draws ``y_t`` from :math:`\\bar P(y) = \\sum_k \\pi_k P(y \\mid k)` when
 :math:`z_t = 0`; the model writes that as a background state :math:`r_t \\sim \\pi` drawn
@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import numpyro
 import numpyro.distributions as dist
 from numpyro.contrib.control_flow import scan
 
 from switchssm import _validation as V
-from switchssm.models.params import CategoricalEmission, SwitchingParams
-from switchssm.types import Array, PRNGKeyArray
+from switchssm.models.params import CategoricalEmission
+from switchssm.models.params import SwitchingParams
+from switchssm.types import Array
+from switchssm.types import PRNGKeyArray
 
 _IMPOSSIBLE = -1e30
 
@@ -114,18 +115,6 @@ def switching_model(params: SwitchingParams, num_timesteps: int | None = None, y
     scan(transition, (s0.astype(zero.dtype), zero, zero), (y, u), length=T)
 
 
-def marginal_switching_model(params: SwitchingParams, y, u=None):
-    """NumPyro model whose only site is the exact marginal likelihood of ``y`` (and ``u``).
-
-    Adds ``numpyro.factor("log_likelihood", log P(y, u | params))`` computed by the
-    :math:`O(TK)` forward pass of :mod:`switchssm.inference`. Wrap it in a model that samples
-    the global parameters from priors to run NUTS or SVI with the discrete chain marginalized.
-    """
-    from switchssm.inference.exact import log_likelihood
-
-    numpyro.factor("log_likelihood", log_likelihood(params, y, u))
-
-
 def _sample_impl(key, params, num_timesteps):
     tr = numpyro.handlers.trace(numpyro.handlers.seed(switching_model, key)).get_trace(
         params, num_timesteps
@@ -161,7 +150,6 @@ def sample(
     """
     if not isinstance(params, SwitchingParams):
         raise ValueError(f"`params` must be a SwitchingParams, got {type(params).__name__}")
-    if not isinstance(num_timesteps, int | np.integer) or num_timesteps < 1:
-        raise ValueError(f"`num_timesteps` must be a positive int, got {num_timesteps!r}")
+    num_timesteps = V.check_int(num_timesteps, "num_timesteps")
     V.check_finite(params.initial_probs, "initial_probs")
     return _sample_jit(key, params, int(num_timesteps))

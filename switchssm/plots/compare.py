@@ -4,13 +4,17 @@
   hidden-state heatmap of a cell run on the same sequence (units optionally reordered,
   e.g. by :func:`switchssm.compare.match_units`).
 - :func:`plot_switch_vs_gates`: the switch posterior ``P(z_t = 1 | x)`` against the cell's
-  update gates (:func:`switchssm.rnn.train.update_gates`), per unit and averaged.
+  update gates (:func:`switchssm.rnn.update_gates`), per unit and averaged.
 """
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
-import numpy as np  # noqa: E402
+import numpy as np
+
+from switchssm.plots._layout import finish
+from switchssm.plots._layout import heatmap
+from switchssm.plots._layout import mark_switches
+from switchssm.plots._layout import time_panels
 
 __all__ = ["plot_posterior_vs_states", "plot_switch_vs_gates"]
 
@@ -30,16 +34,6 @@ def _one_sequence(a, name: str, ndim: int, sequence: int) -> np.ndarray:
     return a
 
 
-def _finish(fig, title, path):
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-    return fig
-
-
 def plot_posterior_vs_states(
     P,
     H,
@@ -48,6 +42,7 @@ def plot_posterior_vs_states(
     sequence: int = 0,
     unit_order=None,
     standardize: bool = True,
+    label: str = "P(s_t | x_1:t)",
     title: str | None = None,
     path=None,
 ):
@@ -62,6 +57,8 @@ def plot_posterior_vs_states(
             row ``i`` of the lower panel is unit ``unit_order[i]``.
         standardize: z-score each unit over time (diverging colours centred on 0);
             otherwise raw values on a symmetric colour scale.
+        label: what ``P`` is, for its colorbar (default the filter, ``P(s_t | x_1:t)``;
+            ``"P(s_t | x_1:T)"`` for a smoother).
         title: figure title.
         path: if given, save the figure there (PNG) and close it.
 
@@ -94,45 +91,21 @@ def plot_posterior_vs_states(
         sd = H.std(0)
         H = (H - H.mean(0)) / np.where(sd > 0, sd, 1.0)
     vmax = float(np.max(np.abs(H))) or 1.0
-    fig, (a0, a1) = plt.subplots(
-        2,
-        1,
-        figsize=(10, 2.2 + 0.25 * (K + H.shape[1])),
-        sharex=True,
-        gridspec_kw={"height_ratios": [max(K, 2), max(H.shape[1], 2)]},
-    )
-    im0 = a0.imshow(
-        P.T,
-        aspect="auto",
-        interpolation="nearest",
-        cmap="Blues",
-        vmin=0,
-        vmax=1,
-        extent=(-0.5, T - 0.5, K - 0.5, -0.5),
-    )
+    fig, (a0, a1), (c0, c1) = time_panels([max(K, 2) * 0.6, max(Hd, 2) * 0.35])
+    heatmap(a0, c0, P.T, vmin=0, vmax=1, cmap="Blues", label=label)
     if true_s is not None:
         s = _one_sequence(true_s, "true_s", 1, sequence)
         a0.plot(np.arange(T), s, color="C3", lw=0.8, label="true s")
-        a0.legend(loc="upper right", fontsize=8)
+        a0.legend(loc="upper right", fontsize=7, framealpha=0.8)
     a0.set_yticks(range(K))
-    a0.set_ylabel("P(s_t | x)")
-    fig.colorbar(im0, ax=a0, fraction=0.025, pad=0.01)
-    im1 = a1.imshow(
-        H.T,
-        aspect="auto",
-        interpolation="nearest",
-        cmap="RdBu_r",
-        vmin=-vmax,
-        vmax=vmax,
-        extent=(-0.5, T - 0.5, H.shape[1] - 0.5, -0.5),
-    )
-    if H.shape[1] <= 32:
-        a1.set_yticks(range(H.shape[1]))
+    a0.set_ylabel("state s")
+    heatmap(a1, c1, H.T, vmin=-vmax, vmax=vmax, cmap="RdBu_r",
+            label="z-score" if standardize else "h")  # fmt: skip
+    if Hd <= 32:
+        a1.set_yticks(range(Hd))
         a1.set_yticklabels(labels, fontsize=7)
-    a1.set_ylabel("unit" + (" (z-scored)" if standardize else ""))
-    a1.set_xlabel("t")
-    fig.colorbar(im1, ax=a1, fraction=0.025, pad=0.01)
-    return _finish(fig, title, path)
+    a1.set_ylabel("unit")
+    return finish(fig, title, path)
 
 
 def plot_switch_vs_gates(
@@ -146,13 +119,14 @@ def plot_switch_vs_gates(
 ):
     """The switch posterior against the cell's update gates over time.
 
-    Upper panel: ``P(z_t = 1 | x)`` and the mean gate over units, with their Pearson
-    correlation in the legend (and true switches if given). Lower panel (when ``gates``
-    has several units): the gate of every unit as a heatmap in ``[0, 1]``.
+    Upper panel: ``P(z_t = 1 | x_1:t)`` and the mean gate over units, with their Pearson
+    correlation over this sequence's steps in the legend (and true switches if given).
+    Lower panel (when ``gates`` has several units): the gate of every unit as a heatmap in
+    ``[0, 1]``.
 
     Args:
         p_switch: ``(T,)`` switch posterior (e.g. ``filter(...).filtered_z``), or ``(N, T)``.
-        gates: ``(T,)`` or ``(T, Hd)`` gates (e.g. :func:`switchssm.rnn.train.update_gates`),
+        gates: ``(T,)`` or ``(T, Hd)`` gates (e.g. :func:`switchssm.rnn.update_gates`),
             or ``(N, T, Hd)``.
         true_z: optional ``(T,)`` (or ``(N, T)``) true switch indicators.
         sequence: which sequence of batched inputs.
@@ -186,27 +160,18 @@ def plot_switch_vs_gates(
     mean_gate = G.mean(1)
     r = np.corrcoef(p, mean_gate)[0, 1] if np.std(p) > 0 and np.std(mean_gate) > 0 else np.nan
     rows = 2 if G.shape[1] > 1 else 1
-    fig, axes = plt.subplots(rows, 1, figsize=(10, 1.8 + 1.6 * rows), sharex=True, squeeze=False)
-    a = axes[0, 0]
-    a.plot(np.arange(T), p, color="C0", lw=1.0, label="P(z_t=1 | x)")
-    a.plot(np.arange(T), mean_gate, color="C1", lw=0.9, label=f"mean gate (r = {r:.3f})")
+    fig, axes, caxes = time_panels([2.0] + ([max(G.shape[1], 2) * 0.35] if rows == 2 else []))
+    a = axes[0]
+    a.plot(np.arange(T), p, color="C0", lw=1.0, label="P(z_t=1 | x_1:t)")
+    a.plot(np.arange(T), mean_gate, color="C1", lw=0.9,
+           label=f"mean gate (r = {r:.3f}, this sequence)")  # fmt: skip
     if true_z is not None:
-        tz = np.flatnonzero(_one_sequence(true_z, "true_z", 1, sequence))
-        a.plot(tz, np.ones_like(tz) * 1.04, "|", color="C3", ms=6, label="true switches")
+        mark_switches(a, _one_sequence(true_z, "true_z", 1, sequence))
     a.set_ylim(-0.05, 1.1)
-    a.legend(loc="upper right", fontsize=7, ncol=3)
+    a.set_ylabel("probability / gate")
+    a.legend(loc="upper right", fontsize=7, ncol=3, framealpha=0.8)
     if rows == 2:
-        b = axes[1, 0]
-        im = b.imshow(
-            G.T,
-            aspect="auto",
-            interpolation="nearest",
-            cmap="viridis",
-            vmin=0,
-            vmax=1,
-            extent=(-0.5, T - 0.5, G.shape[1] - 0.5, -0.5),
-        )
-        b.set_ylabel("unit gate")
-        fig.colorbar(im, ax=b, fraction=0.025, pad=0.01)
-    axes[-1, 0].set_xlabel("t")
-    return _finish(fig, title, path)
+        heatmap(axes[1], caxes[1], G.T, vmin=0, vmax=1, cmap="viridis", label="gate")
+        axes[1].set_ylabel("unit")
+    axes[0].set_xlim(-0.5, T - 0.5)
+    return finish(fig, title, path)

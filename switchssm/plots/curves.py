@@ -1,9 +1,12 @@
-"""Comparison curves: the exact-filter vs cell gaps measured by the bridges' sweeps."""
+"""Comparison curves: the exact-filter vs cell gaps measured by the sweeps of
+:mod:`switchssm.verify`."""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-import numpy as np  # noqa: E402
+import numpy as np
+
+from switchssm.plots._layout import finish
 
 
 def _positive(x, se=None, floor=1e-18):
@@ -17,16 +20,6 @@ def _positive(x, se=None, floor=1e-18):
     return y, np.vstack([lower, se])
 
 
-def _finish(fig, title, path):
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-    return fig
-
-
 def plot_mi_curve(sweep, *, title=None, path=None):
     """Gap between the exact filter and the logit minGRU against the cue's information.
 
@@ -35,7 +28,7 @@ def plot_mi_curve(sweep, *, title=None, path=None):
     standard error over sequences.
 
     Args:
-        sweep: a :class:`~switchssm.bridges.high_mi.MISweep`.
+        sweep: a :class:`~switchssm.verify.MISweep`.
         title: figure title.
         path: if given, save the figure there (PNG) and close it.
 
@@ -80,7 +73,7 @@ def plot_mi_curve(sweep, *, title=None, path=None):
         f"exact filter vs minGRU as I(u; z) -> H(z) = {sweep.switch_entropy:.3f} nats "
         f"(T = {sweep.num_timesteps}, {sweep.num_sequences} sequences)"
     )
-    return _finish(fig, title, path)
+    return finish(fig, title, path)
 
 
 def plot_gaussian_gap(sweep, *, title=None, path=None):
@@ -92,7 +85,7 @@ def plot_gaussian_gap(sweep, *, title=None, path=None):
     RMS mean error and Gaussian KL of the minGRU and of the selective recursion.
 
     Args:
-        sweep: a :class:`~switchssm.bridges.gaussian_info.GaussianSweep`.
+        sweep: a :class:`~switchssm.verify.GaussianSweep`.
         title: figure title.
         path: if given, save the figure there (PNG) and close it.
 
@@ -144,4 +137,4 @@ def plot_gaussian_gap(sweep, *, title=None, path=None):
         f"Gaussian latent: information-form minGRU vs exact run-length filter "
         f"(T = {sweep.num_timesteps}, {sweep.num_sequences} sequences)"
     )
-    return _finish(fig, title, path)
+    return finish(fig, title, path)

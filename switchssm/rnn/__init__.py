@@ -8,7 +8,9 @@ previous state run step by step (:mod:`switchssm.rnn.classic`): :func:`gru`,
 (``<Cell>Params``), an initializer ``init_<cell>(key, input_dim, hidden_dim)``, a
 sequence function taking ``x`` of shape ``(T, D_in)`` or ``(B, T, D_in)`` and a
 one-step function ``<cell>_step(params, h_prev, x_t)``. :func:`readout` maps states
-to class probabilities.
+to class probabilities. :func:`train_cell` trains any of them with a readout
+(:mod:`switchssm.rnn.train`), :mod:`switchssm.rnn.trained` uses the result and
+:mod:`switchssm.rnn.checkpoint` saves it.
 
 Example:
     >>> import jax, jax.numpy as jnp
@@ -18,118 +20,60 @@ Example:
     (10, 8)
 """
 
-from switchssm.rnn._common import g_activation, log_g_activation
-from switchssm.rnn.classic import (
-    ElmanParams,
-    GRUParams,
-    LiGRUParams,
-    LSTMParams,
-    LSTMState,
-    elman,
-    elman_step,
-    gru,
-    gru_step,
-    init_elman,
-    init_gru,
-    init_ligru,
-    init_lstm,
-    ligru,
-    ligru_step,
-    lstm,
-    lstm_step,
-)
-from switchssm.rnn.minimal import (
-    MinGRUParams,
-    MinLSTMGates,
-    MinLSTMParams,
-    SelectiveParams,
-    init_mingru,
-    init_minlstm,
-    init_selective,
-    mingru,
-    mingru_log,
-    mingru_log_step,
-    mingru_step,
-    minlstm,
-    minlstm_gates,
-    minlstm_log,
-    minlstm_log_step,
-    minlstm_step,
-    selective,
-    selective_step,
-)
-from switchssm.rnn.readout import ReadoutParams, init_readout, readout, readout_log
-from switchssm.rnn.train import (
-    CELLS,
-    DataSplit,
-    GaussianPrediction,
-    TrainConfig,
-    TrainedCell,
-    TrainHistory,
-    TrainResult,
-    evaluate,
-    hidden_states,
-    load_checkpoint,
-    predict,
-    save_checkpoint,
-    train_cell,
-    update_gates,
-)
-
-__all__ = [
-    "CELLS",
-    "DataSplit",
-    "GaussianPrediction",
-    "TrainConfig",
-    "TrainHistory",
-    "TrainResult",
-    "TrainedCell",
-    "evaluate",
-    "hidden_states",
-    "load_checkpoint",
-    "predict",
-    "save_checkpoint",
-    "train_cell",
-    "update_gates",
-    "ElmanParams",
-    "GRUParams",
-    "LSTMParams",
-    "LSTMState",
-    "LiGRUParams",
-    "MinGRUParams",
-    "MinLSTMGates",
-    "MinLSTMParams",
-    "ReadoutParams",
-    "SelectiveParams",
-    "elman",
-    "elman_step",
-    "g_activation",
-    "gru",
-    "gru_step",
-    "init_elman",
-    "init_gru",
-    "init_ligru",
-    "init_lstm",
-    "init_mingru",
-    "init_minlstm",
-    "init_readout",
-    "init_selective",
-    "ligru",
-    "ligru_step",
-    "log_g_activation",
-    "lstm",
-    "lstm_step",
-    "mingru",
-    "mingru_log",
-    "mingru_log_step",
-    "mingru_step",
-    "minlstm",
-    "minlstm_gates",
-    "minlstm_log",
-    "minlstm_log_step",
-    "minlstm_step",
-    "readout",
-    "readout_log",
-    "selective",
-    "selective_step",
-]
+from switchssm.rnn._common import g_activation as g_activation
+from switchssm.rnn._common import log_g_activation as log_g_activation
+from switchssm.rnn._training import CELLS as CELLS
+from switchssm.rnn._training import LOSSES as LOSSES
+from switchssm.rnn._training import TASKS as TASKS
+from switchssm.rnn._training import DataSplit as DataSplit
+from switchssm.rnn._training import GaussianPrediction as GaussianPrediction
+from switchssm.rnn._training import TrainConfig as TrainConfig
+from switchssm.rnn._training import TrainedCell as TrainedCell
+from switchssm.rnn._training import TrainHistory as TrainHistory
+from switchssm.rnn._training import TrainResult as TrainResult
+from switchssm.rnn.checkpoint import load_checkpoint as load_checkpoint
+from switchssm.rnn.checkpoint import save_checkpoint as save_checkpoint
+from switchssm.rnn.classic import ElmanParams as ElmanParams
+from switchssm.rnn.classic import GRUParams as GRUParams
+from switchssm.rnn.classic import LiGRUParams as LiGRUParams
+from switchssm.rnn.classic import LSTMParams as LSTMParams
+from switchssm.rnn.classic import LSTMState as LSTMState
+from switchssm.rnn.classic import elman as elman
+from switchssm.rnn.classic import elman_step as elman_step
+from switchssm.rnn.classic import gru as gru
+from switchssm.rnn.classic import gru_step as gru_step
+from switchssm.rnn.classic import init_elman as init_elman
+from switchssm.rnn.classic import init_gru as init_gru
+from switchssm.rnn.classic import init_ligru as init_ligru
+from switchssm.rnn.classic import init_lstm as init_lstm
+from switchssm.rnn.classic import ligru as ligru
+from switchssm.rnn.classic import ligru_step as ligru_step
+from switchssm.rnn.classic import lstm as lstm
+from switchssm.rnn.classic import lstm_step as lstm_step
+from switchssm.rnn.minimal import MinGRUParams as MinGRUParams
+from switchssm.rnn.minimal import MinLSTMGates as MinLSTMGates
+from switchssm.rnn.minimal import MinLSTMParams as MinLSTMParams
+from switchssm.rnn.minimal import SelectiveParams as SelectiveParams
+from switchssm.rnn.minimal import init_mingru as init_mingru
+from switchssm.rnn.minimal import init_minlstm as init_minlstm
+from switchssm.rnn.minimal import init_selective as init_selective
+from switchssm.rnn.minimal import mingru as mingru
+from switchssm.rnn.minimal import mingru_log as mingru_log
+from switchssm.rnn.minimal import mingru_log_step as mingru_log_step
+from switchssm.rnn.minimal import mingru_step as mingru_step
+from switchssm.rnn.minimal import minlstm as minlstm
+from switchssm.rnn.minimal import minlstm_gates as minlstm_gates
+from switchssm.rnn.minimal import minlstm_log as minlstm_log
+from switchssm.rnn.minimal import minlstm_log_step as minlstm_log_step
+from switchssm.rnn.minimal import minlstm_step as minlstm_step
+from switchssm.rnn.minimal import selective as selective
+from switchssm.rnn.minimal import selective_step as selective_step
+from switchssm.rnn.readout import ReadoutParams as ReadoutParams
+from switchssm.rnn.readout import init_readout as init_readout
+from switchssm.rnn.readout import readout as readout
+from switchssm.rnn.readout import readout_log as readout_log
+from switchssm.rnn.train import train_cell as train_cell
+from switchssm.rnn.trained import evaluate as evaluate
+from switchssm.rnn.trained import hidden_states as hidden_states
+from switchssm.rnn.trained import predict as predict
+from switchssm.rnn.trained import update_gates as update_gates

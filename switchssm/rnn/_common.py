@@ -14,7 +14,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from switchssm import _validation as V
-from switchssm.types import Array, ArrayLike, Float
+from switchssm.types import Array
+from switchssm.types import ArrayLike
+from switchssm.types import Float
+
+__all__ = [
+    "g_activation",
+    "log_g_activation",
+]
 
 SPACES = ("logit", "log")
 CANDIDATES = ("g", "exp", "log_softmax")

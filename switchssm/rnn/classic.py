@@ -26,7 +26,9 @@ import numpy as np
 from switchssm import _validation as V
 from switchssm._pytree import params_pytree
 from switchssm.rnn import _common as C
-from switchssm.types import Array, Float, PRNGKeyArray
+from switchssm.types import Array
+from switchssm.types import Float
+from switchssm.types import PRNGKeyArray
 
 __all__ = [
     "ElmanParams",
@@ -81,7 +83,7 @@ def _prepare_x(x):
 
 @params_pytree(promote=False)
 class GRUParams:
-    """GRU weights (theory.md section 0).
+    """GRU weights (docs/theory.md section 0).
 
     Args:
         gate_weight, gate_recurrent, gate_bias: update gate ``z``, shapes ``(H, D_in)``,

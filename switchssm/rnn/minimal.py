@@ -11,14 +11,14 @@ Two state spaces (Feng et al. 2024, "Were RNNs All We Needed?"):
 
 - ``space="logit"``: real, unconstrained states with a linear candidate
   ``h~ = W_h x + b_h`` (the paper's main form; in this package the state is a vector
-  of logits, theory.md section 5).
+  of logits, docs/theory.md section 5).
 - ``space="log"``: positive states ``h > 0`` propagated as ``log h`` with the
   log-space scan (the paper's appendix). The candidate is positive:
   ``candidate="g"`` (the paper's ``g``), ``"exp"`` (``log h~ = W_h x + b_h``) or
   ``"log_softmax"`` (``h~ = softmax(W_h x + b_h)`` over the hidden units; when all
   units share one gate, equal rows of ``gate_weight`` and equal ``gate_bias``, a
   state that starts on the probability simplex stays there, the exact filter of
-  theory.md section 2). The default
+  docs/theory.md section 2). The default
   ``h0`` is the candidate at zero pre-activation: ``g(0) = 1/2``,
   ``exp(0) = 1``, ``softmax(0) = 1/H``.
 
@@ -39,7 +39,9 @@ from switchssm import _validation as V
 from switchssm import scan
 from switchssm._pytree import params_pytree
 from switchssm.rnn import _common as C
-from switchssm.types import Array, Float, PRNGKeyArray
+from switchssm.types import Array
+from switchssm.types import Float
+from switchssm.types import PRNGKeyArray
 
 __all__ = [
     "MinGRUParams",

@@ -10,7 +10,9 @@ import jax.numpy as jnp
 from switchssm import _validation as V
 from switchssm._pytree import params_pytree
 from switchssm.rnn import _common as C
-from switchssm.types import Array, Float, PRNGKeyArray
+from switchssm.types import Array
+from switchssm.types import Float
+from switchssm.types import PRNGKeyArray
 
 __all__ = ["ReadoutParams", "init_readout", "readout", "readout_log"]
 

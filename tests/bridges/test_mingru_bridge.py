@@ -1,9 +1,9 @@
-"""Switching models <-> minGRU / selective SSM (theory.md sections 2, 3, 5).
+"""Switching models <-> minGRU / selective SSM (docs/theory.md sections 2, 3, 5).
 
 Every cell built from a model is run and compared with an independent computation: the
 exact filter (``switchssm.inference.filter``), brute-force enumeration of all paths on tiny
 ``T`` (``tests/inference/brute_force.py``, NumPy/SciPy only), or a NumPy loop written
-here from the formulas of theory.md. Data are drawn here with NumPy (the identities hold
+here from the formulas of docs/theory.md. Data are drawn here with NumPy (the identities hold
 for any data; hard-gate cases put the cue at ``m_z`` plus unit noise).
 
 Tolerance: exact identities are held to ``EXACT = 1e-10`` in float64 (the recursions are
@@ -18,29 +18,30 @@ import pytest
 import scipy.special as sps
 import scipy.stats as st
 
-from switchssm.bridges.mingru import (
-    FactorialBridge,
-    InputLayout,
-    MinGRUBridge,
-    cumulative_evidence,
-    evidence_attention,
-    factorial_mingru_from_models,
-    factorial_model_inputs,
-    factorial_posterior,
-    input_layout,
-    linear_attention_memory,
-    mingru_from_model,
-    mingru_posterior,
-    model_from_mingru,
-    model_inputs,
-    selective_from_model,
-    selective_posterior,
-    sufficient_statistics,
-)
+from switchssm.bridges import FactorialBridge
+from switchssm.bridges import InputLayout
+from switchssm.bridges import MinGRUBridge
+from switchssm.bridges import cumulative_evidence
+from switchssm.bridges import evidence_attention
+from switchssm.bridges import factorial_mingru_from_models
+from switchssm.bridges import factorial_model_inputs
+from switchssm.bridges import factorial_posterior
+from switchssm.bridges import input_layout
+from switchssm.bridges import linear_attention_memory
+from switchssm.bridges import mingru_from_model
+from switchssm.bridges import mingru_posterior
+from switchssm.bridges import model_from_mingru
+from switchssm.bridges import model_inputs
+from switchssm.bridges import selective_from_model
+from switchssm.bridges import selective_posterior
+from switchssm.bridges import sufficient_statistics
 from switchssm.inference import filter as exact_filter
-from switchssm.inference.brute_force import brute_force
-from switchssm.models import CategoricalEmission, GaussianCue, GaussianEmission, SwitchingParams
+from switchssm.models import CategoricalEmission
+from switchssm.models import GaussianCue
+from switchssm.models import GaussianEmission
+from switchssm.models import SwitchingParams
 from switchssm.rnn import MinGRUParams
+from switchssm.verify.brute_force import brute_force
 
 EXACT = 1e-10
 GAP = 1e-4
@@ -155,7 +156,7 @@ def test_model_inputs_layout(rng):
 
 
 # ---------------------------------------------------------------------------------------
-# Gated model: positive-state minGRU is the exact filter (theory.md 2.1, 2.2)
+# Gated model: positive-state minGRU is the exact filter (docs/theory.md 2.1, 2.2)
 # ---------------------------------------------------------------------------------------
 
 
@@ -190,7 +191,7 @@ def test_positive_mingru_matches_brute_force(rng):
 
 
 # ---------------------------------------------------------------------------------------
-# Logit states: log-linear pooling, exact iff gates are hard (theory.md 2.3)
+# Logit states: log-linear pooling, exact iff gates are hard (docs/theory.md 2.3)
 # ---------------------------------------------------------------------------------------
 
 
@@ -225,7 +226,7 @@ def test_logit_mingru_is_geometric_pooling_and_differs_with_soft_gates(rng):
 
 
 # ---------------------------------------------------------------------------------------
-# Always-emitting model (theory.md 2.4)
+# Always-emitting model (docs/theory.md 2.4)
 # ---------------------------------------------------------------------------------------
 
 
@@ -411,7 +412,7 @@ def test_builders_reject_degenerate_models(rng):
 
 
 # ---------------------------------------------------------------------------------------
-# One switch per unit: factorial model (theory.md section 3)
+# One switch per unit: factorial model (docs/theory.md section 3)
 # ---------------------------------------------------------------------------------------
 
 
@@ -463,7 +464,7 @@ def test_factorial_logit_form_exact_iff_hard_gates(rng):
 
 
 # ---------------------------------------------------------------------------------------
-# No switch: cumulative evidence and linear attention (theory.md section 5)
+# No switch: cumulative evidence and linear attention (docs/theory.md section 5)
 # ---------------------------------------------------------------------------------------
 
 

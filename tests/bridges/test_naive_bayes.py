@@ -1,4 +1,4 @@
-"""Log-linear models <-> naive Bayes (theory.md section 1), both directions.
+"""Log-linear models <-> naive Bayes (docs/theory.md section 1), both directions.
 
 Every posterior is checked against the Bayes posterior computed independently:
 ``P(c) P(x|c)`` normalized, with scipy.stats densities (Gaussian) or a direct table
@@ -18,20 +18,18 @@ import scipy.stats as st
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.linear_model import LogisticRegression as SkLogisticRegression
 
-from switchssm.bridges import (
-    CategoricalNaiveBayes,
-    GaussianNaiveBayes,
-    LogisticRegression,
-    QuadraticLogits,
-    SoftmaxRegression,
-    categorical_nb_to_softmax,
-    fit_gaussian_nb,
-    gaussian_nb_to_logistic,
-    gaussian_nb_to_softmax,
-    gaussian_nb_unequal_to_quadratic,
-    softmax_to_categorical_nb,
-    softmax_to_gaussian_nb,
-)
+from switchssm.bridges import CategoricalNaiveBayes
+from switchssm.bridges import GaussianNaiveBayes
+from switchssm.bridges import LogisticRegression
+from switchssm.bridges import QuadraticLogits
+from switchssm.bridges import SoftmaxRegression
+from switchssm.bridges import categorical_nb_to_softmax
+from switchssm.bridges import fit_gaussian_nb
+from switchssm.bridges import gaussian_nb_to_logistic
+from switchssm.bridges import gaussian_nb_to_softmax
+from switchssm.bridges import gaussian_nb_unequal_to_quadratic
+from switchssm.bridges import softmax_to_categorical_nb
+from switchssm.bridges import softmax_to_gaussian_nb
 
 EXACT = 1e-12  # one tolerance for every exact identity in this module
 
@@ -140,7 +138,7 @@ def test_gaussian_nb_to_logistic_closed_form_and_posterior(rng):
     model = gaussian_nb_to_logistic(class_probs, means, cov)
     assert isinstance(model, LogisticRegression)
     assert model.weight.shape == (D,) and np.shape(model.bias) == ()
-    # theory.md's closed form, written out with numpy.
+    # docs/theory.md's closed form, written out with numpy.
     P = np.linalg.inv(cov)
     w = P @ (means[1] - means[0])
     b = np.log(class_probs[1] / class_probs[0]) - 0.5 * (

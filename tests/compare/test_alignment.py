@@ -14,23 +14,23 @@ import json
 import matplotlib
 import numpy as np
 import pytest
-from scipy import linalg, stats
+from scipy import linalg
+from scipy import stats
 from scipy.special import softmax
 from sklearn.linear_model import Ridge
 from sklearn.metrics import r2_score
 
-from switchssm.compare import (
-    cca,
-    clr,
-    compare_posteriors,
-    direct_route_states,
-    linear_probe,
-    match_units,
-    readout_kl,
-)
+from switchssm.compare import cca
+from switchssm.compare import clr
+from switchssm.compare import compare_posteriors
+from switchssm.compare import direct_route_states
+from switchssm.compare import linear_probe
+from switchssm.compare import match_units
+from switchssm.compare import readout_kl
 from switchssm.data import example_switching_params
 from switchssm.inference import filter
-from switchssm.plots.compare import plot_posterior_vs_states, plot_switch_vs_gates
+from switchssm.plots.compare import plot_posterior_vs_states
+from switchssm.plots.compare import plot_switch_vs_gates
 
 N, T, K = 12, 25, 3
 
@@ -247,7 +247,7 @@ def test_compare_posteriors_report_bundles_the_parts(rng, posterior):
         rep.matched_units, match_units(H, posterior, lengths=lengths).units
     )
     assert rep.readout_kl == readout_kl(posterior, Q, lengths=lengths)
-    assert rep.num_steps == lengths.sum() and rep.hidden_dim == K and rep.num_states == K
+    assert rep.num_timesteps == lengths.sum() and rep.hidden_dim == K and rep.num_states == K
     d = json.loads(json.dumps(rep.to_dict()))
     assert d["matched_units"] == rep.matched_units.tolist()
     assert d["probe_r2"] == pytest.approx(rep.probe_r2)

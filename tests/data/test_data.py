@@ -6,18 +6,17 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from switchssm.data import (
-    CHLOROPLAST_REGION_LENGTHS,
-    example_switching_params,
-    load_chloroplast,
-    load_nile,
-    load_nile_standardized,
-    read_dataset,
-    read_sequences,
-    sample_dataset,
-    standardize,
-)
-from switchssm.models import GaussianLatentParams, SwitchingParams
+from switchssm.data import CHLOROPLAST_REGION_LENGTHS
+from switchssm.data import example_switching_params
+from switchssm.data import load_chloroplast
+from switchssm.data import load_nile
+from switchssm.data import load_nile_standardized
+from switchssm.data import read_dataset
+from switchssm.data import read_sequences
+from switchssm.data import sample_dataset
+from switchssm.data import standardize
+from switchssm.models import GaussianLatentParams
+from switchssm.models import SwitchingParams
 
 # R's `datasets::Nile` as printed by `print(Nile)` in R (Start = 1871, End = 1970), transcribed
 # independently of the shipped CSV (which was copied from statsmodels).

@@ -1,4 +1,4 @@
-"""Run-length filter and Gaussian-latent model (theory.md section 4).
+"""Run-length filter and Gaussian-latent model (docs/theory.md section 4).
 
 Expected values come from an independent computation: brute-force enumeration of every switch
 pattern, each a linear-Gaussian model whose joint covariance is built by direct linear algebra
@@ -15,14 +15,13 @@ import pytest
 from numpyro.infer import Predictive
 from numpyro.infer.util import log_density
 from scipy import stats
-from scipy.special import expit, logsumexp
+from scipy.special import expit
+from scipy.special import logsumexp
 
 from switchssm.inference.changepoint import run_length_filter
-from switchssm.models.gaussian_latent import (
-    GaussianLatentParams,
-    gaussian_latent_model,
-    sample_gaussian_latent,
-)
+from switchssm.models.gaussian_latent import GaussianLatentParams
+from switchssm.models.gaussian_latent import gaussian_latent_model
+from switchssm.models.gaussian_latent import sample_gaussian_latent
 from switchssm.models.params import GaussianCue
 
 # ----------------------------------------------------------------------------- helpers
@@ -185,7 +184,7 @@ def test_matches_brute_force_enumeration(gated, cue, K, D, rng):
 
 
 def test_log_likelihood_gradient_matches_brute_force_differences(rng):
-    """Gradients through the filter (for fitting by marginal likelihood, theory.md section 6)
+    """Gradients through the filter (for fitting by marginal likelihood, docs/theory.md section 6)
     against central differences of the brute-force log-likelihood."""
     p = _make_params(rng, 2, 1, rho=0.3, gated=False, cue="scalar")
     y, u = 1.5 * rng.normal(size=(5, 1)), rng.normal(size=5)
@@ -283,11 +282,11 @@ def test_enough_slots_reproduce_exact(pruning_problem):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-# ----------------------------------------------------------------------------- theory.md section 4
+# ------------------------------------------------------------------------ docs/theory.md section 4
 
 
 def test_gated_gate_is_cue_only_posterior_and_infoform_mean_is_exact(sequences):
-    """theory.md section 4 verify: gated + marginal background.
+    """docs/theory.md section 4 verify: gated + marginal background.
 
     (a) P(z_t=1 | x_1:t) = sigmoid(logit rho + log N(u|m1) - log N(u|m0)), also under pruning;
     (b) the information-form minGRU eta_t = (1-g_t) eta_{t-1} + g_t eta~_t, eta_0 = J~ mu0,

@@ -1,4 +1,4 @@
-"""VMP for the categorical switching model (theory.md section 2, item 5) against independent
+"""VMP for the categorical switching model (docs/theory.md section 2, item 5) against independent
 computations: the ELBO written out by enumerating every path of Q (autodiff and scipy
 optimizers on it), the exact filter/smoother, and minGRU's gate and recursion from scipy."""
 
@@ -7,17 +7,22 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import optimize
-from scipy.special import expit, logit, logsumexp, softmax
+from scipy.special import expit
+from scipy.special import logit
+from scipy.special import logsumexp
+from scipy.special import softmax
 
-from switchssm.inference import filter, smooth
-from switchssm.inference.brute_force import cue_loglik, emission_loglik, path_log_joint
-from switchssm.inference.vmp import vmp_filter, vmp_smooth
-from switchssm.models import (
-    CategoricalEmission,
-    GaussianCue,
-    GaussianEmission,
-    SwitchingParams,
-)
+from switchssm.inference import filter
+from switchssm.inference import smooth
+from switchssm.inference.vmp import vmp_filter
+from switchssm.inference.vmp import vmp_smooth
+from switchssm.models import CategoricalEmission
+from switchssm.models import GaussianCue
+from switchssm.models import GaussianEmission
+from switchssm.models import SwitchingParams
+from switchssm.verify.brute_force import cue_loglik
+from switchssm.verify.brute_force import emission_loglik
+from switchssm.verify.brute_force import path_log_joint
 
 
 def make_params(rng, K=2, gated=False, emission="categorical", cue="scalar", sep=1.5, rho=0.3):
@@ -280,7 +285,7 @@ def test_cue_separation_removes_s_term_and_smoother_gap():
     - the smoother approaches the exact smoother (hard gates: r at a segment start
       collects the whole segment's evidence), KL -> 0;
     - the filter's KL from the exact filter does not vanish: its copy branch never
-      updates on y_t (theory.md fact 4: the always model's input is not gated)."""
+      updates on y_t (docs/theory.md fact 4: the always model's input is not gated)."""
     rng = np.random.default_rng(0)
     base = make_params(rng, K=3, cue="scalar")
     rows = []

@@ -5,7 +5,8 @@ import jax
 import numpy as np
 from scipy import stats
 
-from switchssm.models import GaussianCue, GaussianEmission
+from switchssm.models import GaussianCue
+from switchssm.models import GaussianEmission
 
 
 def test_gaussian_emission_log_prob_matches_scipy(rng):

@@ -7,19 +7,21 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import pytest
-from numpyro.contrib.funsor import config_enumerate, enum, log_density
-from numpyro.infer import MCMC, NUTS, Predictive
+from numpyro.contrib.funsor import config_enumerate
+from numpyro.contrib.funsor import enum
+from numpyro.contrib.funsor import log_density
+from numpyro.infer import MCMC
+from numpyro.infer import NUTS
+from numpyro.infer import Predictive
 
+from switchssm.fit import marginal_switching_model
 from switchssm.inference import log_likelihood
-from switchssm.models import (
-    CategoricalEmission,
-    GaussianCue,
-    GaussianEmission,
-    SwitchingParams,
-    marginal_switching_model,
-    sample,
-    switching_model,
-)
+from switchssm.models import CategoricalEmission
+from switchssm.models import GaussianCue
+from switchssm.models import GaussianEmission
+from switchssm.models import SwitchingParams
+from switchssm.models import sample
+from switchssm.models import switching_model
 
 B = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]])
 

@@ -1,6 +1,6 @@
 """Naive NumPy references for the RNN cells: one Python loop per equation.
 
-Written from the equations (theory.md section 0; Feng et al. 2024; Ravanelli et
+Written from the equations (docs/theory.md section 0; Feng et al. 2024; Ravanelli et
 al. 2018), independently of ``switchssm.rnn``: float64 NumPy, no JAX, no scans.
 Parameters are read by field name only.
 """

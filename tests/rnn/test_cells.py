@@ -339,7 +339,7 @@ def test_log_space_float32_long_sequence(key):
     """T = 10^5 in float32: finite and within 1e-5 relative of float64.
 
     The cumulative-sum formulation of the paper's code drifts to about 1e-2 here
-    (shared/design/pitfalls.md), so this test separates the two. Sequential only
+    (docs/numerics.md), so this test separates the two. Sequential only
     (the CPU default): the parallel form costs seconds at this length on CPU and
     its long-sequence accuracy is tested in tests/test_scan.py.
     """
