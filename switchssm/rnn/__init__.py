@@ -10,6 +10,12 @@ sequence function taking ``x`` of shape ``(T, D_in)`` or ``(B, T, D_in)`` and a
 one-step function ``<cell>_step(params, h_prev, x_t)``. :func:`readout` maps states
 to class probabilities.
 
+Sequence layers read as state-space models: causal linear attention in parallel,
+recurrent and chunked forms (:mod:`switchssm.rnn.attention`); LTI layers as scans and FFT
+convolutions, their complex-diagonal form, the LRU, the selective S6 and the Mamba block
+(:mod:`switchssm.rnn.ssm`); a bidirectional wrapper and residual stacks with token-wise
+MLPs (:mod:`switchssm.rnn.stacking`).
+
 Example:
     >>> import jax, jax.numpy as jnp
     >>> from switchssm.rnn import init_mingru, mingru
@@ -19,6 +25,13 @@ Example:
 """
 
 from switchssm.rnn._common import g_activation, log_g_activation
+from switchssm.rnn.attention import (
+    AttentionMemory,
+    LinearAttentionParams,
+    attention_features,
+    init_linear_attention,
+    linear_attention,
+)
 from switchssm.rnn.classic import (
     ElmanParams,
     GRUParams,
@@ -59,6 +72,39 @@ from switchssm.rnn.minimal import (
     selective_step,
 )
 from switchssm.rnn.readout import ReadoutParams, init_readout, readout, readout_log
+from switchssm.rnn.ssm import (
+    DiagonalLTIParams,
+    LRUParams,
+    LTIParams,
+    MambaParams,
+    S6Params,
+    causal_depthwise_conv,
+    convolution_kernel,
+    diagonalize,
+    init_lru,
+    init_lti,
+    init_mamba,
+    init_s6,
+    lru,
+    lru_eigenvalues,
+    lru_to_diagonal,
+    lti,
+    lti_diagonal,
+    mamba,
+    s6,
+    s6_coefficients,
+)
+from switchssm.rnn.stacking import (
+    BidirectionalParams,
+    MLPParams,
+    StackParams,
+    bidirectional,
+    init_bidirectional,
+    init_mlp,
+    init_stack,
+    mlp,
+    stack,
+)
 from switchssm.rnn.train import (
     CELLS,
     DataSplit,
@@ -132,4 +178,38 @@ __all__ = [
     "readout_log",
     "selective",
     "selective_step",
+    "AttentionMemory",
+    "LinearAttentionParams",
+    "attention_features",
+    "init_linear_attention",
+    "linear_attention",
+    "DiagonalLTIParams",
+    "LRUParams",
+    "LTIParams",
+    "MambaParams",
+    "S6Params",
+    "causal_depthwise_conv",
+    "convolution_kernel",
+    "diagonalize",
+    "init_lru",
+    "init_lti",
+    "init_mamba",
+    "init_s6",
+    "lru",
+    "lru_eigenvalues",
+    "lru_to_diagonal",
+    "lti",
+    "lti_diagonal",
+    "mamba",
+    "s6",
+    "s6_coefficients",
+    "BidirectionalParams",
+    "MLPParams",
+    "StackParams",
+    "bidirectional",
+    "init_bidirectional",
+    "init_mlp",
+    "init_stack",
+    "mlp",
+    "stack",
 ]

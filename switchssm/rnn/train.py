@@ -40,6 +40,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -55,8 +56,11 @@ from tqdm import tqdm
 
 from switchssm import _validation as V
 from switchssm.rnn import _common as C
+from switchssm.rnn import attention as _attention
 from switchssm.rnn import classic as _classic
 from switchssm.rnn import minimal as _minimal
+from switchssm.rnn import ssm as _ssm
+from switchssm.rnn import stacking as _stacking
 from switchssm.rnn.readout import ReadoutParams, init_readout
 from switchssm.types import Array, Float, PRNGKeyArray
 
@@ -107,6 +111,28 @@ _CELL_TABLE = {
     "lstm": _Cell(_classic.init_lstm, _classic.lstm, _classic.LSTMParams, ()),
     "elman": _Cell(_classic.init_elman, _classic.elman, _classic.ElmanParams, ()),
     "ligru": _Cell(_classic.init_ligru, _classic.ligru, _classic.LiGRUParams, ("activation",)),
+    # Sequence layers read as state-space models (switchssm.rnn.attention, .ssm, .stacking).
+    "linear_attention": _Cell(
+        _attention.init_linear_attention,
+        _attention.linear_attention,
+        _attention.LinearAttentionParams,
+        ("form", "feature_map", "normalize", "chunk_size"),
+    ),
+    "lti": _Cell(_ssm.init_lti, _ssm.lti, _ssm.LTIParams, ("form", "mode")),
+    "lru": _Cell(_ssm.init_lru, _ssm.lru, _ssm.LRUParams, ("mode",)),
+    "mamba": _Cell(_ssm.init_mamba, _ssm.mamba, _ssm.MambaParams, ("mode", "discretization")),
+    "s6_stack": _Cell(
+        functools.partial(_stacking.init_stack, layer="s6"),
+        _stacking.stack,
+        _stacking.StackParams,
+        ("mode",),
+    ),
+    "lru_stack": _Cell(
+        functools.partial(_stacking.init_stack, layer="lru"),
+        _stacking.stack,
+        _stacking.StackParams,
+        ("mode",),
+    ),
 }
 
 #: Cell names accepted by :func:`train_cell`.
