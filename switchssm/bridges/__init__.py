@@ -1,5 +1,13 @@
 """Maps between generative models and the classifiers or cells that compute their posteriors."""
 
+from switchssm.bridges.attention import (
+    AttentionBridge,
+    attention_from_model,
+    attention_posterior,
+    count_attention,
+    count_attention_inputs,
+    evidence_attention_inputs,
+)
 from switchssm.bridges.checks import Check
 from switchssm.bridges.gaussian_info import (
     GaussianSweep,
@@ -28,6 +36,17 @@ from switchssm.bridges.high_mi import (
     sweep_table,
     with_separation,
 )
+from switchssm.bridges.kalman import (
+    KalmanRecurrence,
+    LGSSMParams,
+    SteadyState,
+    convergence_rates,
+    kalman_filter_means,
+    kalman_recurrence,
+    steady_state,
+    steady_state_layer,
+)
+from switchssm.bridges.mamba import S6Bridge, keep_gate, s6_from_model, s6_posterior
 from switchssm.bridges.mingru import (
     FactorialBridge,
     InputLayout,
@@ -120,4 +139,22 @@ __all__ = [
     "gaussian_nb_unequal_to_quadratic",
     "softmax_to_categorical_nb",
     "softmax_to_gaussian_nb",
+    "AttentionBridge",
+    "attention_from_model",
+    "attention_posterior",
+    "count_attention",
+    "count_attention_inputs",
+    "evidence_attention_inputs",
+    "KalmanRecurrence",
+    "LGSSMParams",
+    "SteadyState",
+    "convergence_rates",
+    "kalman_filter_means",
+    "kalman_recurrence",
+    "steady_state",
+    "steady_state_layer",
+    "S6Bridge",
+    "keep_gate",
+    "s6_from_model",
+    "s6_posterior",
 ]
