@@ -233,8 +233,17 @@ def _parallel(fq, fk, v, S0, z0, normalize, eps):
     T = fq.shape[-2]
     mask = jnp.tril(jnp.ones((T, T), dtype=bool))
     scores = jnp.where(mask, jnp.einsum("...ie,...je->...ij", fq, fk), 0.0)
-    num = scores @ v + jnp.einsum("...ie,...eh->...ih", fq, S0)
-    den = jnp.sum(scores, axis=-1) + jnp.einsum("...ie,...e->...i", fq, z0)
+    if S0 is None:
+        num = scores @ v
+        den = jnp.sum(scores, axis=-1)
+    else:
+        # The memory as E extra "steps" every query reads: one product [M, phi(Q)] [V; S_0].
+        # (Adding phi(Q) S_0 to M V as a separate product made XLA:CPU return garbage at
+        # T = 4096, E = H = 64 when S_0 was a compile-time constant, jax 0.10.2.)
+        scores = jnp.concatenate([scores, fq], axis=-1)
+        vals = jnp.concatenate([v, jnp.broadcast_to(S0, v.shape[:-2] + S0.shape[-2:])], axis=-2)
+        num = scores @ vals
+        den = jnp.sum(scores[..., :T], axis=-1) + jnp.einsum("...ie,...e->...i", fq, z0)
     return _finish(num, den[..., None], normalize, eps)
 
 
@@ -294,6 +303,9 @@ def _linear_attention(params, x, S0, z0, eps, form, feature_map, normalize, chun
     fq, fk, v = _qkv(params, x, feature_map)
     if form == "parallel":
         return _parallel(fq, fk, v, S0, z0, normalize, eps)
+    if S0 is None:  # no memory given: the scans start from zeros
+        S0 = jnp.zeros(fk.shape[:-2] + (fk.shape[-1], v.shape[-1]), v.dtype)
+        z0 = jnp.zeros(fk.shape[:-2] + (fk.shape[-1],), fk.dtype)
     if form == "recurrent":
         return _recurrent(fq, fk, v, S0, z0, normalize, eps)
     return _chunked(fq, fk, v, S0, z0, normalize, eps, chunk_size)
@@ -304,7 +316,7 @@ def _memory0(memory0, x, params, feature_map):
     e, h = params.feature_dim(feature_map), params.hidden_dim
     dtype = jnp.result_type(x, params.query_weight)
     if memory0 is None:
-        return jnp.zeros(batch + (e, h), dtype), jnp.zeros(batch + (e,), dtype)
+        return None, None
     if not isinstance(memory0, AttentionMemory | tuple) or len(memory0) != 2:
         raise ValueError("`memory0` must be an AttentionMemory (values (E, H), normalizer (E,))")
     S0, z0 = memory0

@@ -542,3 +542,19 @@ def test_trainer_fits_the_new_layers_and_checkpoints_them(tmp_path):
             rnn.save_checkpoint(tmp_path, res)
             again = rnn.load_checkpoint(tmp_path)
             trees_close(again.params, res.params, rtol=0, atol=0)
+
+
+def test_parallel_attention_inside_an_outer_jit_at_large_n():
+    # Regression: with jax 0.10.2 XLA:CPU returned garbage (1e13-1e21) for the parallel
+    # form at T = 4096, E = H = 64 in float32 when the call sat inside an outer jit and the
+    # memory was a compile-time constant (a separate phi(Q) S_0 product); it is now one
+    # product with the memory as extra columns, and no product at all without a memory.
+    n, e = 4096, 64
+    p = rnn.init_linear_attention(jax.random.PRNGKey(n + e), e, e, dtype=jnp.float32)
+    x = jax.random.normal(jax.random.PRNGKey(1), (n, e), jnp.float32)
+    mem = rnn.AttentionMemory(np.full((e, e), 0.1, np.float32), np.full(e, 1.1, np.float32))
+    for m in (None, mem):
+        ref = np.asarray(rnn.linear_attention(p, x, m, form="recurrent"))
+        got = jax.jit(lambda pp, xx, m=m: rnn.linear_attention(pp, xx, m, form="parallel"))(p, x)
+        # float32 sums of 4096 positive terms: 1e-5 relative
+        close(got, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
