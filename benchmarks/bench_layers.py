@@ -574,6 +574,13 @@ def main(argv=None):
     result["loadavg_end"] = os.getloadavg()
     if args.quick:
         result["notes"].append("--quick: tiny sizes, dispatch-dominated; checks only.")
+    load = max(info["loadavg_start"][0], result["loadavg_end"][0])
+    if load >= (os.cpu_count() or 1):
+        result["notes"].append(
+            f"1-minute load average reached {load:.1f} on {info['cpu_count']} CPUs: the machine "
+            "was shared; absolute times are inflated and ratios noisy. Rerun on an idle machine "
+            "before quoting numbers."
+        )
     result["wall_s"] = time.perf_counter() - t0
     json_path, md_path = write_results(out, stem, result, write_markdown)
     print(md_path.read_text())
