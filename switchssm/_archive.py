@@ -17,6 +17,7 @@ A parameter tree is encoded as nodes::
     {"class": "SwitchingParams", "fields": {"initial_probs": <node>, ..., "gated": <node>}}
     {"array": "params.initial_probs"}      an array leaf
     {"value": false}                       a static field (a JSON scalar, e.g. ``gated``)
+    {"tuple": [<node>, ...]}               a tuple of parameter trees (the layers of a stack)
     null                                   ``None`` (no cue)
 
 Only parameter classes of the package (:func:`switchssm._pytree.params_pytree`) are known:
@@ -101,6 +102,12 @@ def encode(obj, prefix: str, arrays: dict, name: str):
             else:
                 fields[f.name] = encode(value, f"{prefix}.{f.name}", arrays, f"{name}.{f.name}")
         return {"class": cls.__name__, "fields": fields}
+    if isinstance(obj, tuple) and not hasattr(obj, "_fields"):  # a tuple of layers
+        return {
+            "tuple": [
+                encode(v, f"{prefix}.{i}", arrays, f"{name}[{i}]") for i, v in enumerate(obj)
+            ]
+        }
     if isinstance(obj, jax.core.Tracer):
         raise ValueError(f"`{name}` is a JAX tracer: save concrete values, outside jit")
     if isinstance(obj, jax.Array | np.ndarray | np.generic | bool | int | float):
@@ -174,6 +181,11 @@ def decode(node, arrays: dict, where: str, depth: int = 0):
         return array(node, arrays, where)
     if "value" in node:
         return node["value"]
+    if "tuple" in node:
+        items = node["tuple"]
+        if not isinstance(items, list):
+            raise FormatError(f"`{where}`: a tuple node must hold a list")
+        return tuple(decode(v, arrays, f"{where}[{i}]", depth + 1) for i, v in enumerate(items))
     classes = registered()
     cls_name = node.get("class")
     if not isinstance(cls_name, str) or cls_name not in classes:

@@ -52,6 +52,7 @@ REQUIRED = (
     "03_gaussian_latents_changepoints",
     "04_fitting_and_comparing",
     "05_scans",
+    "07_recurrent_layers_as_ssms",
 )
 
 

@@ -14,6 +14,9 @@ always emitting, hard gates             :func:`selective_from_model`, exact
 no switch (``rho = 0``), always         :func:`cumulative_evidence`, :func:`evidence_attention`
 D independent binary chains             :func:`factorial_mingru_from_models`, per-unit gates
 Gaussian latent                         :func:`mingru_from_gaussian_latent` (information form)
+linear-Gaussian SSM                     :func:`kalman_recurrence`, :func:`steady_state_layer`
+count model (one-hot keys)              :func:`count_attention` (linear attention)
+always emitting, hard gates (Mamba)     :func:`s6_from_model` (S6 keep gate = switch)
 ======================================  =====================================================
 
 :func:`model_from_mingru` reads a minGRU back as a switching model; cells read the inputs
@@ -24,6 +27,12 @@ of ``switchssm verify``) live in :mod:`switchssm.verify`.
 from switchssm.bridges._inputs import InputLayout as InputLayout
 from switchssm.bridges._inputs import input_layout as input_layout
 from switchssm.bridges._inputs import model_inputs as model_inputs
+from switchssm.bridges.attention import AttentionBridge as AttentionBridge
+from switchssm.bridges.attention import attention_from_model as attention_from_model
+from switchssm.bridges.attention import attention_posterior as attention_posterior
+from switchssm.bridges.attention import count_attention as count_attention
+from switchssm.bridges.attention import count_attention_inputs as count_attention_inputs
+from switchssm.bridges.attention import evidence_attention_inputs as evidence_attention_inputs
 from switchssm.bridges.evidence import cumulative_evidence as cumulative_evidence
 from switchssm.bridges.evidence import evidence_attention as evidence_attention
 from switchssm.bridges.evidence import linear_attention_memory as linear_attention_memory
@@ -43,6 +52,18 @@ from switchssm.bridges.high_mi import binary_entropy as binary_entropy
 from switchssm.bridges.high_mi import cue_mutual_information as cue_mutual_information
 from switchssm.bridges.high_mi import logit_mingru_belief as logit_mingru_belief
 from switchssm.bridges.high_mi import selective_belief as selective_belief
+from switchssm.bridges.kalman import KalmanRecurrence as KalmanRecurrence
+from switchssm.bridges.kalman import LGSSMParams as LGSSMParams
+from switchssm.bridges.kalman import SteadyState as SteadyState
+from switchssm.bridges.kalman import convergence_rates as convergence_rates
+from switchssm.bridges.kalman import kalman_filter_means as kalman_filter_means
+from switchssm.bridges.kalman import kalman_recurrence as kalman_recurrence
+from switchssm.bridges.kalman import steady_state as steady_state
+from switchssm.bridges.kalman import steady_state_layer as steady_state_layer
+from switchssm.bridges.mamba import S6Bridge as S6Bridge
+from switchssm.bridges.mamba import keep_gate as keep_gate
+from switchssm.bridges.mamba import s6_from_model as s6_from_model
+from switchssm.bridges.mamba import s6_posterior as s6_posterior
 from switchssm.bridges.mingru import MinGRUBridge as MinGRUBridge
 from switchssm.bridges.mingru import mingru_from_model as mingru_from_model
 from switchssm.bridges.mingru import mingru_posterior as mingru_posterior

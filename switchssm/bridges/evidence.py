@@ -61,8 +61,9 @@ def sufficient_statistics(params: SwitchingParams, y: ArrayLike) -> Float[Array,
     return jnp.concatenate([y, jnp.ones((y.shape[0], 1), dtype)], axis=-1)
 
 
-def _queries(params: SwitchingParams) -> np.ndarray:
-    """``Q`` with ``l_t = Q T(y_t) + const(y_t)``: the drive of the cumulative-evidence cell."""
+def evidence_queries(params: SwitchingParams) -> np.ndarray:
+    """``Q`` with ``l_t = Q T(y_t) + const(y_t)``: the drive of the cumulative-evidence cell
+    (``T(y)`` the sufficient statistics of :func:`sufficient_statistics`)."""
     pi = np.asarray(params.initial_probs, dtype=np.float64)
     em = params.emission
     if isinstance(em, CategoricalEmission):
@@ -103,7 +104,9 @@ def cumulative_evidence(params: SwitchingParams, y: ArrayLike) -> Float[Array, "
     """
     stats = sufficient_statistics(params, y)
     emission_map(params)  # validates positivity
-    Q, log_pi = cast_like(params, _queries(params), np.log(np.asarray(params.initial_probs)))
+    Q, log_pi = cast_like(
+        params, evidence_queries(params), np.log(np.asarray(params.initial_probs))
+    )
     drive = stats @ Q.T
     return _scan.diagonal_scan(jnp.ones_like(drive), drive, log_pi)
 
@@ -175,6 +178,8 @@ def evidence_attention(params: SwitchingParams, y: ArrayLike) -> Float[Array, "T
     """
     keys = sufficient_statistics(params, y)
     emission_map(params)
-    Q, log_pi = cast_like(params, _queries(params), np.log(np.asarray(params.initial_probs)))
+    Q, log_pi = cast_like(
+        params, evidence_queries(params), np.log(np.asarray(params.initial_probs))
+    )
     memory = linear_attention_memory(keys, jnp.ones((keys.shape[0], 1), keys.dtype))
     return log_pi + memory[..., 0] @ Q.T

@@ -36,13 +36,15 @@ the single-step :math:`I(x_t; z_t)` is also :math:`I(u_t; z_t)` (the marginal of
 :math:`s_t` is :math:`\pi` whatever :math:`z_t`, so :math:`y_t` alone says nothing about
 :math:`z_t`), but :math:`I(z_t; x_{1:t}) \ge I(u_t; z_t)`: the history adds information.
 
-**Measured shape of the curve (default model, see** :func:`mi_sweep` **).** The gap is *not*
+**Measured shape of the curve (default model, see** :func:`switchssm.verify.mi_sweep`
+**).** The gap is *not*
 monotone in :math:`I(u; z)`: it is already positive at :math:`d = 0` (constant gate
 :math:`g_t = \rho`, where linear and geometric pooling differ), rises to a peak near
-:math:`d \approx 2`-:math:`2.5` (default model) (gates spread over :math:`(0, 1)`), and only then decays to
-0, roughly like :math:`\exp(-c\, d^2)` (so like a power of :math:`H(z) - I(u; z)`, which
-decays like :math:`\exp(-d^2/8)` up to polynomial factors). The sweep reports the peak and
-fitted rates; the tests check only the decay beyond the peak and the limits.
+:math:`d \approx 2`-:math:`2.5` in the default model (gates spread over :math:`(0, 1)`), and
+only then decays to 0, roughly like :math:`\exp(-c\, d^2)` (so like a power of
+:math:`H(z) - I(u; z)`, which decays like :math:`\exp(-d^2/8)` up to polynomial factors).
+The sweep reports the peak and fitted rates; the tests check only the decay beyond the peak
+and the limits.
 
 **Always-emitting model.** The same logit minGRU (cue-only gate, gated candidate) is *not*
 the exact filter there, even with hard gates: with :math:`g_t \in \{0, 1\}` the exact filter is

@@ -21,9 +21,7 @@ def time_panels(heights, *, width: float = 10.5, height: float | None = None):
     heights = [float(h) for h in heights]
     height = 1.2 + 0.5 * sum(heights) if height is None else height
     fig = plt.figure(figsize=(width, height), layout="constrained")
-    gs = fig.add_gridspec(
-        len(heights), 2, width_ratios=[60, 1], height_ratios=heights, wspace=0.01
-    )
+    gs = fig.add_gridspec(len(heights), 2, width_ratios=[60, 1], height_ratios=heights, wspace=0.01)
     axes, caxes = [], []
     for i in range(len(heights)):
         ax = fig.add_subplot(gs[i, 0], sharex=axes[0] if axes else None)

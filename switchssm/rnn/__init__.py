@@ -10,7 +10,9 @@ sequence function taking ``x`` of shape ``(T, D_in)`` or ``(B, T, D_in)`` and a
 one-step function ``<cell>_step(params, h_prev, x_t)``. :func:`readout` maps states
 to class probabilities. :func:`train_cell` trains any of them with a readout
 (:mod:`switchssm.rnn.train`), :mod:`switchssm.rnn.trained` uses the result and
-:mod:`switchssm.rnn.checkpoint` saves it.
+:mod:`switchssm.rnn.checkpoint` saves it. Sequence layers read as state-space models:
+linearized attention (:mod:`switchssm.rnn.attention`), LTI, LRU, S6 and the Mamba block
+(:mod:`switchssm.rnn.ssm`), bidirectional wrappers and stacks (:mod:`switchssm.rnn.stacking`).
 
 Example:
     >>> import jax, jax.numpy as jnp
@@ -31,6 +33,13 @@ from switchssm.rnn._training import TrainConfig as TrainConfig
 from switchssm.rnn._training import TrainedCell as TrainedCell
 from switchssm.rnn._training import TrainHistory as TrainHistory
 from switchssm.rnn._training import TrainResult as TrainResult
+from switchssm.rnn.attention import FEATURE_MAPS as FEATURE_MAPS
+from switchssm.rnn.attention import FORMS as FORMS
+from switchssm.rnn.attention import AttentionMemory as AttentionMemory
+from switchssm.rnn.attention import LinearAttentionParams as LinearAttentionParams
+from switchssm.rnn.attention import attention_features as attention_features
+from switchssm.rnn.attention import init_linear_attention as init_linear_attention
+from switchssm.rnn.attention import linear_attention as linear_attention
 from switchssm.rnn.checkpoint import load_checkpoint as load_checkpoint
 from switchssm.rnn.checkpoint import save_checkpoint as save_checkpoint
 from switchssm.rnn.classic import ElmanParams as ElmanParams
@@ -72,6 +81,38 @@ from switchssm.rnn.readout import ReadoutParams as ReadoutParams
 from switchssm.rnn.readout import init_readout as init_readout
 from switchssm.rnn.readout import readout as readout
 from switchssm.rnn.readout import readout_log as readout_log
+from switchssm.rnn.ssm import DISCRETIZATIONS as DISCRETIZATIONS
+from switchssm.rnn.ssm import LTI_FORMS as LTI_FORMS
+from switchssm.rnn.ssm import DiagonalLTIParams as DiagonalLTIParams
+from switchssm.rnn.ssm import LRUParams as LRUParams
+from switchssm.rnn.ssm import LTIParams as LTIParams
+from switchssm.rnn.ssm import MambaParams as MambaParams
+from switchssm.rnn.ssm import S6Params as S6Params
+from switchssm.rnn.ssm import causal_depthwise_conv as causal_depthwise_conv
+from switchssm.rnn.ssm import convolution_kernel as convolution_kernel
+from switchssm.rnn.ssm import diagonalize as diagonalize
+from switchssm.rnn.ssm import init_lru as init_lru
+from switchssm.rnn.ssm import init_lti as init_lti
+from switchssm.rnn.ssm import init_mamba as init_mamba
+from switchssm.rnn.ssm import init_s6 as init_s6
+from switchssm.rnn.ssm import lru as lru
+from switchssm.rnn.ssm import lru_eigenvalues as lru_eigenvalues
+from switchssm.rnn.ssm import lru_to_diagonal as lru_to_diagonal
+from switchssm.rnn.ssm import lti as lti
+from switchssm.rnn.ssm import lti_diagonal as lti_diagonal
+from switchssm.rnn.ssm import mamba as mamba
+from switchssm.rnn.ssm import s6 as s6
+from switchssm.rnn.ssm import s6_coefficients as s6_coefficients
+from switchssm.rnn.stacking import STACK_LAYERS as STACK_LAYERS
+from switchssm.rnn.stacking import BidirectionalParams as BidirectionalParams
+from switchssm.rnn.stacking import MLPParams as MLPParams
+from switchssm.rnn.stacking import StackParams as StackParams
+from switchssm.rnn.stacking import bidirectional as bidirectional
+from switchssm.rnn.stacking import init_bidirectional as init_bidirectional
+from switchssm.rnn.stacking import init_mlp as init_mlp
+from switchssm.rnn.stacking import init_stack as init_stack
+from switchssm.rnn.stacking import mlp as mlp
+from switchssm.rnn.stacking import stack as stack
 from switchssm.rnn.train import train_cell as train_cell
 from switchssm.rnn.trained import evaluate as evaluate
 from switchssm.rnn.trained import hidden_states as hidden_states

@@ -5,6 +5,7 @@ the data layout (:class:`~switchssm.sequences.Sequences`) and the per-step losse
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 from typing import ClassVar
 from typing import NamedTuple
@@ -17,8 +18,11 @@ from switchssm import _validation as V
 from switchssm._pytree import is_params
 from switchssm._pytree import params_pytree
 from switchssm.rnn import _common as C
+from switchssm.rnn import attention as _attention
 from switchssm.rnn import classic as _classic
 from switchssm.rnn import minimal as _minimal
+from switchssm.rnn import ssm as _ssm
+from switchssm.rnn import stacking as _stacking
 from switchssm.rnn.readout import ReadoutParams
 from switchssm.sequences import Sequences
 from switchssm.sequences import as_sequences
@@ -65,6 +69,28 @@ CELL_TABLE = {
     "lstm": Cell(_classic.init_lstm, _classic.lstm, _classic.LSTMParams, ()),
     "elman": Cell(_classic.init_elman, _classic.elman, _classic.ElmanParams, ()),
     "ligru": Cell(_classic.init_ligru, _classic.ligru, _classic.LiGRUParams, ("activation",)),
+    # Sequence layers read as state-space models (switchssm.rnn.attention, .ssm, .stacking).
+    "linear_attention": Cell(
+        _attention.init_linear_attention,
+        _attention.linear_attention,
+        _attention.LinearAttentionParams,
+        ("form", "feature_map", "normalize", "chunk_size"),
+    ),
+    "lti": Cell(_ssm.init_lti, _ssm.lti, _ssm.LTIParams, ("form", "mode")),
+    "lru": Cell(_ssm.init_lru, _ssm.lru, _ssm.LRUParams, ("mode",)),
+    "mamba": Cell(_ssm.init_mamba, _ssm.mamba, _ssm.MambaParams, ("mode", "discretization")),
+    "s6_stack": Cell(
+        functools.partial(_stacking.init_stack, layer="s6"),
+        _stacking.stack,
+        _stacking.StackParams,
+        ("mode",),
+    ),
+    "lru_stack": Cell(
+        functools.partial(_stacking.init_stack, layer="lru"),
+        _stacking.stack,
+        _stacking.StackParams,
+        ("mode",),
+    ),
 }
 
 

@@ -31,6 +31,8 @@ from switchssm.types import Float
 
 __all__ = ["evaluate", "hidden_states", "predict", "update_gates"]
 
+_GATED = ("mingru", "minlstm", "selective", "gru", "ligru", "lstm")
+
 
 def check_result(result) -> TrainResult:
     if not isinstance(result, TrainResult):
@@ -155,7 +157,8 @@ def update_gates(result: TrainResult, x, *, lengths=None) -> Float[np.ndarray, "
     - ``"ligru"``: ``1 - z_t`` (Li-GRU's ``z`` weighs the previous state);
     - ``"lstm"``: ``1 - f_t``, one minus the forget gate.
 
-    The Elman cell has no gate (``ValueError``).
+    The other cells (Elman, the attention and state-space layers) have no update gate
+    (``ValueError``).
 
     Args:
         result: from :func:`~switchssm.rnn.train_cell`.
@@ -176,8 +179,10 @@ def update_gates(result: TrainResult, x, *, lengths=None) -> Float[np.ndarray, "
     """
     result = check_result(result)
     cfg = result.config
-    if cfg.cell == "elman":
-        raise ValueError("`result`: the Elman cell has no gate")
+    if cfg.cell not in _GATED:
+        raise ValueError(
+            f"`result`: the {cfg.cell} cell has no update gate (gated cells: {sorted(_GATED)})"
+        )
     x = prepare_inputs(x, lengths, cfg.input_dim).values
     p = result.params.cell
     if cfg.cell == "mingru":

@@ -6,6 +6,8 @@
 - :mod:`~switchssm.verify.table`: the cell-to-model table, measured;
 - :mod:`~switchssm.verify.high_mi`, :mod:`~switchssm.verify.gaussian`: the sweeps over the cue
   strength and their checks;
+- :mod:`~switchssm.verify.layers`: the sequence layers' equivalent forms and probabilistic
+  readings;
 - :func:`run_all_checks`: everything ``switchssm verify`` prints.
 
 Nothing in the maths (models, inference, cells, bridges) imports this package.
@@ -24,11 +26,13 @@ from switchssm.verify.gaussian import gaussian_latent_sweep as gaussian_latent_s
 from switchssm.verify.gaussian import gaussian_sweep_sequences as gaussian_sweep_sequences
 from switchssm.verify.gaussian import gaussian_sweep_table as gaussian_sweep_table
 from switchssm.verify.high_mi import MISweep as MISweep
+from switchssm.verify.high_mi import check_sweep as check_sweep
 from switchssm.verify.high_mi import default_mi_params as default_mi_params
 from switchssm.verify.high_mi import high_mi_checks as high_mi_checks
 from switchssm.verify.high_mi import mi_sweep as mi_sweep
 from switchssm.verify.high_mi import mi_sweep_sequences as mi_sweep_sequences
 from switchssm.verify.high_mi import sweep_table as sweep_table
 from switchssm.verify.high_mi import with_separation as with_separation
+from switchssm.verify.layers import layer_checks as layer_checks
 from switchssm.verify.run import run_all_checks as run_all_checks
 from switchssm.verify.table import cell_model_table as cell_model_table

@@ -5,8 +5,8 @@ of cue separations :math:`d` and measures the mean KL of the exact filter from t
 minGRU belief (:func:`switchssm.bridges.logit_mingru_belief`), gated and always-emitting, and
 from the selective SSM (:func:`switchssm.bridges.selective_belief`). The gap is *not*
 monotone in :math:`I(u; z)` (docs/theory.md, fact 2.3): it is positive at :math:`d = 0`, peaks
-near :math:`d \approx 2`-:math:`2.5` (default model), and only then decays to 0. :func:`high_mi_checks` are
-its rows of ``switchssm verify``.
+near :math:`d \approx 2`-:math:`2.5` (default model), and only then decays to 0.
+:func:`high_mi_checks` are its rows of ``switchssm verify``.
 """
 
 # ruff: noqa: F722

@@ -8,6 +8,7 @@ from switchssm.verify.checks import naive_bayes_checks
 from switchssm.verify.checks import vmp_checks
 from switchssm.verify.gaussian import gaussian_info_checks
 from switchssm.verify.high_mi import high_mi_checks
+from switchssm.verify.layers import layer_checks
 from switchssm.verify.table import cell_model_table
 
 __all__ = [
@@ -23,7 +24,8 @@ def run_all_checks(seed: int = 0) -> list[Check]:
 
     Returns:
         :class:`~switchssm.verify.Check` rows: exact inference vs enumeration, naive Bayes,
-        the cell-to-model table, the high-MI limit, the Gaussian latent, VMP.
+        the cell-to-model table, the high-MI limit, the Gaussian latent, VMP, the sequence
+        layers.
     """
     rows = []
     rows += exact_inference_checks(seed)
@@ -32,4 +34,5 @@ def run_all_checks(seed: int = 0) -> list[Check]:
     rows += high_mi_checks()
     rows += gaussian_info_checks()
     rows += vmp_checks(seed)
+    rows += layer_checks(seed)
     return rows

@@ -1,0 +1,596 @@
+#!/usr/bin/env python
+"""Sequence layers on CPU: linear attention's three forms, LTI forms, S6 and LRU against memax.
+
+All timed computations are **float32** (``jax_enable_x64`` stays off). One sequence, no batch.
+
+Sections:
+
+* **attention** -- ``switchssm.rnn.linear_attention`` (``elu`` features, normalized) in the
+  ``parallel`` (masked ``n x n``), ``recurrent`` (memories ``(S_t, z_t)`` in a
+  ``lax.scan``) and ``chunked`` (``chunk_size=64``) forms, forward and gradient of
+  ``sum(h)`` w.r.t. all weights, over ``n`` with ``D_in = F = H = e``. The lecture predicts
+  a parallel cost ``O(n^2 e)`` against a recurrent ``O(n e^2)``: the **crossover** is the
+  ``n`` where the two times meet (log-log interpolation), reported for each ``e`` beside
+  ``e`` and ``e^2``.
+* **lti** -- ``switchssm.rnn.lti`` with ``D_in = H = N``: sequential scan, parallel prefix
+  scan (dense, ``O(n N^3)``), FFT convolution (``K_m = C A^m B``), and the complex-diagonal
+  layer of ``diagonalize`` (``lti_diagonal``, sequential).
+* **peers** -- the S6 recurrence and the LRU against memax (equinox backend) on mapped
+  weights (outputs checked equal first): memax's ``S6`` has one state per channel with
+  per-channel ``B, C`` projections, so ours runs with ``N = 1`` and memax's ``B``/``C`` rows
+  all set to ours (their biases too); memax's ``LRU`` maps field by field (``D`` vector ->
+  ``diag``). Beside them, the project's ``mingru`` and ``selective`` cells on the same
+  ``(n, D)`` shapes, and the whole ``mamba`` block (``N = 16``, ``E = 2 D``).
+
+**Floor** -- each layer's recurrent form is compared with ``jit(lambda a, b, c: a * b + c)``
+over three arrays of the recurrent state's full size over the sequence (``n x`` state
+size: ``e * H`` for attention, ``N`` for the LTI scan, ``2 N`` reals for a complex state,
+``D N`` for S6): the memory-bound cost of touching every state once, which no recurrence
+that materializes its states can beat. ``ratio = time / floor time``, same size, same run.
+
+Checks before timing (the script exits non-zero if one fails): every form against the
+sequential form of the same layer run in float64 (``jax.enable_x64``), ``max|err| /
+max|ref|`` <= 1e-4 (outputs) and <= 1e-3 (gradients; float32 sums of ``n`` terms); memax
+against ours on mapped weights, <= 1e-4.
+
+Timing: compile time is ``jit(f).lower(...).compile()`` wall time, reported separately and
+excluded; steady state is the median of ``--repeats`` interleaved calls (>= 5), each ended
+by ``jax.block_until_ready``.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_layers.py --quick   # smoke test, < 1 minute
+    .venv/bin/python benchmarks/bench_layers.py           # full grid
+
+Writes ``layers.json`` and ``layers.md`` (``layers_quick.*`` with ``--quick``) to ``--out``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from _common import host_info
+from _common import jax_backend_info
+from _common import make_parser
+from _common import package_versions
+from _common import prepare_output
+from _common import setup_jax
+from _common import timed
+from _common import write_results
+
+setup_jax(x64=False, quiet_peers=True)
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from switchssm import rnn  # noqa: E402
+
+DTYPE = jnp.float32
+OUT_RTOL, GRAD_RTOL, PEER_RTOL = 1e-4, 1e-3, 1e-4
+
+FULL = dict(
+    attention_n=(256, 1024, 4096, 16384),
+    attention_e=(16, 64),
+    lti_n=(256, 1024, 4096, 16384),
+    lti_N=16,
+    peer_n=(1024, 16384),
+    peer_D=64,
+    peer_N=16,
+)
+QUICK = dict(
+    attention_n=(64, 128),
+    attention_e=(8,),
+    lti_n=(64,),
+    lti_N=4,
+    peer_n=(64,),
+    peer_D=8,
+    peer_N=4,
+)
+
+
+# --------------------------------------------------------------------------------------
+# Measurement helpers
+
+
+def compile_fn(f, *args):
+    t0 = time.perf_counter()
+    compiled = jax.jit(f).lower(*args).compile()
+    return compiled, time.perf_counter() - t0
+
+
+def round_robin(entries: dict, repeats: int, budget_s: float) -> dict:
+    """Median of interleaved calls per entry (name -> (fn, args)); one warm-up call each."""
+    warm = {n: timed(fn, *a)[0] for n, (fn, a) in entries.items()}
+    rounds = repeats
+    if sum(warm.values()) * repeats > budget_s:
+        rounds = max(5, int(budget_s // max(sum(warm.values()), 1e-9)))
+    times = {n: [] for n in entries}
+    for _ in range(rounds):
+        for n, (fn, a) in entries.items():
+            times[n].append(timed(fn, *a)[0])
+    return {n: dict(median_s=statistics.median(t), times_s=t) for n, t in times.items()}
+
+
+def rel(x, ref) -> float:
+    x, ref = np.asarray(x, np.float64), np.asarray(ref, np.float64)
+    if not np.all(np.isfinite(x)):
+        return float("inf")
+    return float(np.max(np.abs(x - ref)) / max(np.max(np.abs(ref)), 1e-30))
+
+
+def tree_rel(a, b) -> float:
+    return max(
+        rel(u, v)
+        for u, v in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True)
+    )
+
+
+def to64(tree):
+    return jax.tree_util.tree_map(lambda w: jnp.asarray(np.asarray(w, np.float64)), tree)
+
+
+def grad_of(f):
+    return jax.grad(lambda p, x: jnp.sum(f(p, x)))
+
+
+class Section:
+    """Compile forward and gradient of each form, check them, time them with a floor."""
+
+    def __init__(self, tag, args):
+        self.tag, self.args = tag, args
+        self.entries, self.compile_s, self.checks, self.floor_of = {}, {}, {}, {}
+
+    def floor(self, state_size, n):
+        """The floor over ``(n, state_size)`` arrays (one per size, made once)."""
+        name = f"floor {state_size}"
+        if name not in self.entries:
+            rng = np.random.default_rng(0)
+            a, b, c = (jnp.asarray(rng.standard_normal((n, state_size)), DTYPE) for _ in range(3))
+            fn, cs = compile_fn(lambda a, b, c: a * b + c, a, b, c)
+            self.entries[name], self.compile_s[name] = (fn, (a, b, c)), cs
+        return name
+
+    def add(self, name, f, params, x, ref=None, with_grad=True, *, state):
+        """Compile (and check) ``f(params, x)``; its floor is ``(n, state)`` (``state`` reals)."""
+        self.floor_of[name] = self.floor_of[name + " | grad"] = self.floor(state, x.shape[0])
+        fn, cs = compile_fn(f, params, x)
+        self.entries[name], self.compile_s[name] = (fn, (params, x)), cs
+        out = fn(params, x)
+        check = {}
+        if with_grad:
+            g = grad_of(f)
+            gfn, gcs = compile_fn(g, params, x)
+            self.entries[name + " | grad"], self.compile_s[name + " | grad"] = (
+                (gfn, (params, x)),
+                gcs,
+            )
+        if ref is not None:
+            h64, g64 = ref
+            check["out_rel_err"] = rel(out, h64)
+            ok = check["out_rel_err"] <= OUT_RTOL
+            if with_grad and g64 is not None:
+                check["grad_rel_err"] = tree_rel(gfn(params, x), g64)
+                ok = ok and check["grad_rel_err"] <= GRAD_RTOL
+            check["ok"] = bool(ok)
+            self.checks[name] = check
+        return out
+
+    def run(self):
+        t = round_robin(self.entries, self.args.repeats, self.args.size_budget_s)
+        for n, r in t.items():
+            r["compile_s"] = self.compile_s[n]
+            r["floor"] = self.floor_of.get(n, n)
+            r["ratio_to_floor"] = r["median_s"] / t[r["floor"]]["median_s"]
+        return t
+
+
+def reference(f, params, x, with_grad=True):
+    """The same layer in float64, sequential: outputs and parameter gradients."""
+    with jax.enable_x64(True):
+        p64, x64 = to64(params), jnp.asarray(np.asarray(x, np.float64))
+        h = np.asarray(jax.jit(f)(p64, x64))
+        g = jax.jit(grad_of(f))(p64, x64) if with_grad else None
+        g = None if g is None else jax.tree_util.tree_map(np.asarray, g)
+    return h, g
+
+
+# --------------------------------------------------------------------------------------
+# Sections
+
+
+def bench_attention(n, e, args):
+    print(f"attention n={n}, e={e}", flush=True)
+    key = jax.random.PRNGKey(n + e)
+    p = rnn.init_linear_attention(key, e, e, dtype=DTYPE)
+    x = jax.random.normal(jax.random.PRNGKey(1), (n, e), DTYPE)
+    sec = Section(f"attention n={n} e={e}", args)
+    forms = {
+        "parallel": lambda pp, xx: rnn.linear_attention(pp, xx, form="parallel"),
+        "recurrent": lambda pp, xx: rnn.linear_attention(pp, xx, form="recurrent"),
+        "chunked": lambda pp, xx: rnn.linear_attention(pp, xx, form="chunked", chunk_size=64),
+    }
+    ref = reference(forms["recurrent"], p, x)
+    for name, f in forms.items():
+        sec.add(name, f, p, x, ref, state=e * e)  # the memory S_t: e x H = e^2
+    return dict(section="attention", n=n, e=e, rows=sec.run(), checks=sec.checks)
+
+
+def bench_lti(n, N, args):
+    print(f"lti n={n}, N={N}", flush=True)
+    p = rnn.init_lti(jax.random.PRNGKey(n), N, N, dtype=DTYPE)
+    x = jax.random.normal(jax.random.PRNGKey(2), (n, N), DTYPE)
+    sec = Section(f"lti n={n}", args)
+    ref = reference(lambda pp, xx: rnn.lti(pp, xx, mode="sequential"), p, x)
+    forms = {
+        "scan sequential": lambda pp, xx: rnn.lti(pp, xx, mode="sequential"),
+        "scan parallel": lambda pp, xx: rnn.lti(pp, xx, mode="parallel"),
+        "fft convolution": lambda pp, xx: rnn.lti(pp, xx, form="convolution"),
+    }
+    for name, f in forms.items():
+        sec.add(name, f, p, x, ref, state=N)
+    d = rnn.diagonalize(p)
+    # The diagonal layer has its own parameters: its output is checked against the dense
+    # reference, its gradient (w.r.t. its own parameters) only timed.
+    sec.add(
+        "diagonal sequential",
+        lambda pp, xx: rnn.lti_diagonal(pp, xx, mode="sequential"),
+        d,
+        x,
+        (ref[0], None),
+        state=2 * N,  # complex states: 2N reals
+    )
+    return dict(section="lti", n=n, N=N, rows=sec.run(), checks=sec.checks)
+
+
+def _memax_s6(p, D):
+    import equinox as eqx
+    from memax.equinox.semigroups.s6 import S6
+
+    m = S6(D, D, jax.random.PRNGKey(0))
+    row = lambda w: jnp.broadcast_to(w, (D, D))  # noqa: E731  (ours: one B, C row, N = 1)
+    m = eqx.tree_at(lambda q: q.dt.layers[0].weight, m, p.step_weight)
+    m = eqx.tree_at(lambda q: q.dt.layers[0].bias, m, p.step_bias)
+    m = eqx.tree_at(lambda q: q.B.weight, m, row(p.input_weight))
+    m = eqx.tree_at(lambda q: q.B.bias, m, jnp.broadcast_to(p.input_bias, (D,)))
+    m = eqx.tree_at(lambda q: q.C.weight, m, row(p.output_weight))
+    m = eqx.tree_at(lambda q: q.C.bias, m, jnp.broadcast_to(p.output_bias, (D,)))
+    m = eqx.tree_at(lambda q: q.A_log, m, p.log_rate[:, 0])
+    return m
+
+
+def _memax_lru(p, D, N):
+    import equinox as eqx
+    from memax.equinox.semigroups.lru import LRU
+
+    m = LRU(N, D, jax.random.PRNGKey(0))
+    for f, v in (
+        ("nu_log", p.nu_log),
+        ("theta_log", p.theta_log),
+        ("gamma_log", p.gamma_log),
+        ("B_re", p.input_re),
+        ("B_im", p.input_im),
+        ("C_re", p.output_re),
+        ("C_im", p.output_im),
+        ("D", jnp.diagonal(p.feedthrough)),
+    ):
+        m = eqx.tree_at(lambda q, f=f: getattr(q, f), m, v)
+    return m
+
+
+def _memax_run(model, x):
+    start = jnp.zeros((x.shape[0],), bool)
+    return model(model.initialize_carry(), (x, start))[1]
+
+
+def bench_peers(n, D, N, args):
+    import equinox as eqx
+
+    print(f"peers n={n}, D={D}, N={N}", flush=True)
+    x = jax.random.normal(jax.random.PRNGKey(3), (n, D), DTYPE)
+    sec = Section(f"peers n={n}", args)
+    out = {}
+
+    # S6, one state per channel (memax's shape), zero skip (memax has none)
+    s6p = rnn.init_s6(jax.random.PRNGKey(4), D, 1, dtype=DTYPE)
+    s6p = s6p.replace(
+        skip=jnp.zeros((D,), DTYPE),
+        input_bias=jnp.full((1,), 0.3, DTYPE),
+        output_bias=jnp.full((1,), -0.2, DTYPE),
+    )
+    ref = reference(lambda pp, xx: rnn.s6(pp, xx, mode="sequential"), s6p, x)
+    for mode in ("sequential", "parallel"):
+        sec.add(
+            f"s6 N=1 {mode}",
+            lambda pp, xx, mode=mode: rnn.s6(pp, xx, mode=mode),
+            s6p,
+            x,
+            ref,
+            state=D,
+        )
+    ms6 = _memax_s6(s6p, D)
+    params, static = eqx.partition(ms6, eqx.is_array)
+    f = lambda pp, xx: _memax_run(eqx.combine(pp, static), xx)  # noqa: E731
+    out["memax_s6_vs_ours"] = rel(sec.add("memax S6", f, params, x, state=D), ref[0])
+
+    # LRU with N = D: memax's LRU.backward_map annotates its (D,) output as (N,), and
+    # jaxtyping's runtime check rejects any N != D.
+    lp = rnn.init_lru(jax.random.PRNGKey(5), D, D, state_dim=D, r_min=0.5, r_max=0.99, dtype=DTYPE)
+    lp = lp.replace(feedthrough=jnp.diag(jnp.diagonal(lp.feedthrough)))  # memax: D is a vector
+    ref = reference(lambda pp, xx: rnn.lru(pp, xx, mode="sequential"), lp, x)
+    for mode in ("sequential", "parallel"):
+        sec.add(
+            f"lru {mode}",
+            lambda pp, xx, mode=mode: rnn.lru(pp, xx, mode=mode),
+            lp,
+            x,
+            ref,
+            state=2 * D,
+        )
+    mlru = _memax_lru(lp, D, D)
+    params, static = eqx.partition(mlru, eqx.is_array)
+    f = lambda pp, xx: _memax_run(eqx.combine(pp, static), xx)  # noqa: E731
+    out["memax_lru_vs_ours"] = rel(sec.add("memax LRU", f, params, x, state=2 * D), ref[0])
+
+    # the project's cells and the Mamba block, same (n, D)
+    mg = rnn.init_mingru(jax.random.PRNGKey(6), D, D, dtype=DTYPE)
+    sec.add(
+        "mingru sequential", lambda pp, xx: rnn.mingru(pp, xx, mode="sequential"), mg, x, state=D
+    )
+    sel = rnn.init_selective(jax.random.PRNGKey(7), D, D, dtype=DTYPE)
+    sec.add(
+        "selective sequential",
+        lambda pp, xx: rnn.selective(pp, xx, mode="sequential"),
+        sel,
+        x,
+        state=D,
+    )
+    s6n = rnn.init_s6(jax.random.PRNGKey(8), D, N, dtype=DTYPE)
+    ref = reference(lambda pp, xx: rnn.s6(pp, xx, mode="sequential"), s6n, x)
+    sec.add(
+        f"s6 N={N} sequential",
+        lambda pp, xx: rnn.s6(pp, xx, mode="sequential"),
+        s6n,
+        x,
+        ref,
+        state=D * N,
+    )
+    mb = rnn.init_mamba(jax.random.PRNGKey(9), D, D, state_dim=N, dtype=DTYPE)
+    ref = reference(lambda pp, xx: rnn.mamba(pp, xx, mode="sequential"), mb, x)
+    sec.add(
+        f"mamba N={N} sequential",
+        lambda pp, xx: rnn.mamba(pp, xx, mode="sequential"),
+        mb,
+        x,
+        ref,
+        state=2 * D * N,  # E = 2 D channels, N states each
+    )
+    for k in ("memax_s6_vs_ours", "memax_lru_vs_ours"):
+        sec.checks[k] = dict(out_rel_err=out[k], ok=bool(out[k] <= PEER_RTOL))
+    return dict(section="peers", n=n, D=D, N=N, rows=sec.run(), checks=sec.checks)
+
+
+# --------------------------------------------------------------------------------------
+# Reporting
+
+
+def crossover(records, e):
+    """n where parallel and recurrent times meet (log-log interpolation), or a bound."""
+    recs = sorted(
+        (r for r in records if r["section"] == "attention" and r["e"] == e), key=lambda r: r["n"]
+    )
+    res = {}
+    for kind, suffix in (("forward", ""), ("grad", " | grad")):
+        ratio = [
+            (
+                r["n"],
+                math.log(
+                    r["rows"]["parallel" + suffix]["median_s"]
+                    / r["rows"]["recurrent" + suffix]["median_s"]
+                ),
+            )
+            for r in recs
+        ]
+        value = None
+        for (n0, l0), (n1, l1) in zip(ratio, ratio[1:], strict=False):
+            if (l0 <= 0 < l1) or (l1 <= 0 < l0):
+                t = l0 / (l0 - l1)
+                value = float(math.exp(math.log(n0) + t * (math.log(n1) - math.log(n0))))
+        if value is None:
+            value = f"< {ratio[0][0]}" if ratio[0][1] > 0 else f"> {ratio[-1][0]}"
+        res[kind] = value
+    return res
+
+
+def _fmt_n(v):
+    return v if isinstance(v, str) else f"{v:.0f}"
+
+
+def _version(name):
+    from importlib.metadata import version
+
+    return version(name)
+
+
+def _ms(s):
+    return f"{s * 1e3:.3g}"
+
+
+def write_markdown(path: Path, result: dict):
+    info = result["machine"]
+    L = [f"# Sequence layers benchmark{' (quick)' if result['quick'] else ''}\n"]
+    L.append(
+        f"{info['date_utc']} - jax {info['jax']} ({info['backend']}), {info['cpu_count']} CPUs "
+        f"({info['cpu_model']}), load average at start "
+        f"{', '.join(f'{v:.1f}' for v in info['loadavg_start'])}, at end "
+        f"{', '.join(f'{v:.1f}' for v in result['loadavg_end'])}. Wall time "
+        f"{result['wall_s']:.0f} s. float32; medians (ms) of interleaved calls; compile time "
+        "excluded (its own column); ratio = time / floor of the same size (module docstring). "
+        f"All checks pass: **{result['all_checks_pass']}**.\n"
+    )
+    for section in ("attention", "lti", "peers"):
+        recs = [r for r in result["records"] if r["section"] == section]
+        if not recs:
+            continue
+        L.append(f"\n## {section}\n")
+        L.append(
+            "| size | row | fwd ms | fwd ratio | grad ms | grad ratio | compile s (fwd/grad) "
+            "| rel. err. (out/grad) |"
+        )
+        L.append("|---|---|---|---|---|---|---|---|")
+        for r in recs:
+            size = " ".join(f"{k}={r[k]}" for k in ("n", "e", "N", "D") if k in r)
+            for name, t in r["rows"].items():
+                if name.endswith(" | grad") or name.startswith("floor"):
+                    continue
+                g = r["rows"].get(name + " | grad")
+                c = r["checks"].get(name, {})
+                err = (
+                    "-"
+                    if not c
+                    else f"{c.get('out_rel_err', float('nan')):.1e}/"
+                    + (f"{c['grad_rel_err']:.1e}" if "grad_rel_err" in c else "-")
+                )
+                if g:
+                    grad_cols = f"{_ms(g['median_s'])} | {g['ratio_to_floor']:.1f}"
+                    comp = f"{t['compile_s']:.2f}/{g['compile_s']:.2f}"
+                else:
+                    grad_cols, comp = "- | -", f"{t['compile_s']:.2f}"
+                L.append(
+                    f"| {size} | {name} | {_ms(t['median_s'])} | {t['ratio_to_floor']:.1f} | "
+                    f"{grad_cols} | {comp} | {err} |"
+                )
+        if section == "peers":
+            for r in recs:
+                L.append(
+                    f"\nmemax outputs vs ours (n={r['n']}): S6 "
+                    f"{r['checks']['memax_s6_vs_ours']['out_rel_err']:.1e}, LRU "
+                    f"{r['checks']['memax_lru_vs_ours']['out_rel_err']:.1e} (max rel.)"
+                )
+    L.append("\n## Observations (generated)\n")
+    L.extend(f"- {o}" for o in result["observations"])
+    if result["notes"]:
+        L.append("\n## Notes\n")
+        L.extend(f"- {n}" for n in result["notes"])
+    path.write_text("\n".join(L) + "\n")
+
+
+def observations(result):
+    out = []
+    recs = result["records"]
+    for e in sorted({r["e"] for r in recs if r["section"] == "attention"}):
+        c = result["crossover"][str(e)]
+        out.append(
+            f"attention e={e} (e^2 = {e * e}): parallel and recurrent forward times cross at "
+            f"n ~ {_fmt_n(c['forward'])}, gradients at n ~ {_fmt_n(c['grad'])}."
+        )
+    for section, names in (
+        ("attention", ("recurrent", "chunked")),
+        ("lti", ("scan sequential", "diagonal sequential", "fft convolution")),
+        ("peers", ("s6 N=1 sequential", "lru sequential", "memax S6", "memax LRU")),
+    ):
+        sel = [r for r in recs if r["section"] == section]
+        if not sel:
+            continue
+        big = max(r["n"] for r in sel)
+        for r in [r for r in sel if r["n"] == big]:
+            size = ", ".join(f"{k}={r[k]}" for k in ("n", "e", "N", "D") if k in r)
+            parts = [f"{n} {r['rows'][n]['ratio_to_floor']:.1f}x" for n in names if n in r["rows"]]
+            out.append(f"{section} at {size}: time / floor: " + ", ".join(parts) + ".")
+    for r in [r for r in recs if r["section"] == "peers"]:
+        rw = r["rows"]
+        out.append(
+            f"peers n={r['n']}: memax S6 / ours sequential = "
+            f"{rw['memax S6']['median_s'] / rw['s6 N=1 sequential']['median_s']:.2f} (fwd), "
+            f"{rw['memax S6 | grad']['median_s'] / rw['s6 N=1 sequential | grad']['median_s']:.2f} "
+            f"(grad); memax LRU / ours sequential = "
+            f"{rw['memax LRU']['median_s'] / rw['lru sequential']['median_s']:.2f} (fwd), "
+            f"{rw['memax LRU | grad']['median_s'] / rw['lru sequential | grad']['median_s']:.2f} "
+            f"(grad); ours parallel / memax (both associative scans): S6 "
+            f"{rw['s6 N=1 parallel']['median_s'] / rw['memax S6']['median_s']:.2f}, LRU "
+            f"{rw['lru parallel']['median_s'] / rw['memax LRU']['median_s']:.2f}."
+        )
+    return out
+
+
+def main(argv=None):
+    ap = make_parser(__doc__, "tiny sizes for smoke testing (< 1 min)")
+    ap.add_argument("--repeats", type=int, default=None, help="timed rounds (default 7; quick 5)")
+    ap.add_argument(
+        "--size-budget-s",
+        type=float,
+        default=None,
+        help="cap on timed seconds per size (default 40; quick 5)",
+    )
+    ap.add_argument("--sections", default="attention,lti,peers")
+    args = ap.parse_args(argv)
+    grid = QUICK if args.quick else FULL
+    args.repeats = args.repeats or (5 if args.quick else 7)
+    args.size_budget_s = args.size_budget_s or (5.0 if args.quick else 40.0)
+    if args.repeats < 5:
+        ap.error("--repeats must be >= 5")
+    sections = args.sections.split(",")
+    out, stem = prepare_output(args, "layers")
+    t0 = time.perf_counter()
+    import hashlib
+
+    h = hashlib.sha256()
+    repo = Path(__file__).resolve().parents[1]
+    for f in sorted((repo / "switchssm").rglob("*.py")):
+        h.update(f.relative_to(repo).as_posix().encode() + b"\0" + f.read_bytes())
+    info = dict(
+        switchssm_sources_sha256=h.hexdigest()[:16],
+        **host_info(),
+        **package_versions("jax", "jaxlib", "numpy", "equinox"),
+        memax=_version("memax"),
+        **jax_backend_info("float32"),
+    )
+    records = []
+    if "attention" in sections:
+        for e in grid["attention_e"]:
+            for n in grid["attention_n"]:
+                records.append(bench_attention(n, e, args))
+    if "lti" in sections:
+        for n in grid["lti_n"]:
+            records.append(bench_lti(n, grid["lti_N"], args))
+    if "peers" in sections:
+        for n in grid["peer_n"]:
+            records.append(bench_peers(n, grid["peer_D"], grid["peer_N"], args))
+    result = dict(
+        machine=info, quick=args.quick, args=vars(args), grid=grid, records=records, notes=[]
+    )
+    result["all_checks_pass"] = bool(all(c["ok"] for r in records for c in r["checks"].values()))
+    result["crossover"] = {
+        str(e): crossover(records, e) for e in grid["attention_e"] if "attention" in sections
+    }
+    result["observations"] = observations(result)
+    result["loadavg_end"] = os.getloadavg()
+    if args.quick:
+        result["notes"].append("--quick: tiny sizes, dispatch-dominated; checks only.")
+    load = max(info["loadavg_start"][0], result["loadavg_end"][0])
+    if load >= (os.cpu_count() or 1):
+        result["notes"].append(
+            f"1-minute load average reached {load:.1f} on {info['cpu_count']} CPUs: the machine "
+            "was shared; absolute times are inflated and ratios noisy. Rerun on an idle machine "
+            "before quoting numbers."
+        )
+    result["wall_s"] = time.perf_counter() - t0
+    json_path, md_path = write_results(out, stem, result, write_markdown)
+    print(md_path.read_text())
+    print(f"wrote {json_path} and {md_path} in {result['wall_s']:.0f} s")
+    if not result["all_checks_pass"]:
+        bad = {
+            r["section"] + str(r["n"]): {k: c for k, c in r["checks"].items() if not c["ok"]}
+            for r in records
+        }
+        print("CHECKS FAILED:", {k: v for k, v in bad.items() if v})
+    return 0 if result["all_checks_pass"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
