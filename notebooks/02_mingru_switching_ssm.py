@@ -45,6 +45,7 @@
 # %%
 import itertools
 import time
+import warnings
 
 import jax
 
@@ -59,6 +60,7 @@ import scipy.special as sps
 import scipy.stats as st
 
 from switchssm._markdown import markdown_table
+from switchssm.bridges import AlwaysEmittingWarning
 from switchssm.bridges import MinGRUBridge
 from switchssm.bridges import cue_mutual_information
 from switchssm.bridges import input_layout
@@ -686,7 +688,9 @@ y_h, u_h, _, _ = sample(jax.random.PRNGKey(6), p_hard, T_MID)
 ex_h = np.asarray(exact_filter(p_hard, y_h, u_h).filtered_s)
 x_h = model_inputs(p_hard, y_h, u_h)
 sel_h = selective_posterior(selective_from_model(p_hard), x_h)
-mg_h = mingru_posterior(mingru_from_model(p_hard, space="logit"), x_h)
+with warnings.catch_warnings():  # an always-emitting model on purpose: the gap is the point
+    warnings.simplefilter("ignore", AlwaysEmittingWarning)
+    mg_h = mingru_posterior(mingru_from_model(p_hard, space="logit"), x_h)
 print(
     f"always, hard gates: selective SSM max error {max_abs(sel_h, ex_h):.1e}; "
     f"logit minGRU mean KL {mean_kl(ex_h, np.log(np.asarray(mg_h))):.3f} nats"
@@ -781,7 +785,9 @@ assert np.all(S_hand >= exact_s_term_at_vmp - 1e-12)
 # Dropping S_t: the gate is minGRU's sigma(W_z x + b_z), the belief the positive-state minGRU.
 vd = vmp_filter(p_al, y_al, u_al, drop_s_term=True)
 x_al = np.asarray(model_inputs(p_al, y_al, u_al))
-b_al = mingru_from_model(p_al)
+with warnings.catch_warnings():  # always-emitting on purpose (the warning says why)
+    warnings.simplefilter("ignore", AlwaysEmittingWarning)
+    b_al = mingru_from_model(p_al)
 mingru_gate = sps.expit(x_al @ np.asarray(b_al.cell.gate_weight[0]) + float(b_al.cell.gate_bias[0]))
 assert max_abs(vd.filtered_z, mingru_gate) < EXACT
 assert max_abs(vd.filtered_s, mingru_posterior(b_al, x_al)) < EXACT

@@ -320,7 +320,6 @@ fig = plot_posterior(
     true_z=zs[0],
     title="sequence 0: smoothed posterior of the EM fit (states matched)",
 )
-fig.axes[-1].legend(fontsize=7, ncol=3, loc="center right")  # off the true-switch ticks
 plt.show()
 assert np.mean(np.asarray(post.smoothed_s).argmax(-1) == ss[0]) > 0.9
 

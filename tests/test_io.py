@@ -268,7 +268,7 @@ def _bad_files(tmp_path):
     def pickled(p):
         with zipfile.ZipFile(p, "w") as zf:
             with zf.open("__switchssm__.npy", "w") as f:
-                np.lib.format.write_array(f, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+                np.lib.format.write_array(f, np.array([{"a": 1}], dtype=object))  # a pickle
 
     case("pickled_object", "not a readable", pickled)
     return cases  # fmt: skip
@@ -333,3 +333,61 @@ def test_bad_arguments_to_save(tmp_path):
     with pytest.raises(ValueError, match="`params` cannot be saved"):
         save_params(tmp_path / "x.npz", batched)
     assert not any(p.name.startswith("x.npz") for p in tmp_path.iterdir())
+
+
+def _rewrite(src, dst, **changes):
+    """Copy an archive, replacing some of its arrays (or the header, key __switchssm__)."""
+    with np.load(src, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays.update(changes)
+    np.savez(dst, **arrays)
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.array([0.5, 0.5], dtype=complex), "complex"),
+        (np.array([True, False]), "bool"),
+        (np.array([0.5, 0.5], dtype=np.float16), "16-bit"),
+    ],
+)
+def test_tampered_dtypes_are_refused_naming_the_field(tmp_path, bad, match):
+    params = SwitchingParams(np.array([0.5, 0.5]), 0.1, CategoricalEmission(np.eye(2) * 0.6 + 0.2))
+    save_fit(tmp_path / "fit.npz", _fit(params))
+    _rewrite(tmp_path / "fit.npz", tmp_path / "bad.npz", **{"params.initial_probs": bad})
+    with pytest.raises(ValueError, match=f"bad.npz.*initial_probs.*{match}"):
+        load_fit(tmp_path / "bad.npz")
+
+
+def test_big_endian_arrays_load_and_compute(tmp_path):
+    from switchssm.inference import smooth
+
+    B = np.eye(2) * 0.6 + 0.2
+    params = SwitchingParams(np.array([0.3, 0.7]), 0.1, CategoricalEmission(B))
+    save_params(tmp_path / "p.npz", params)
+    _rewrite(tmp_path / "p.npz", tmp_path / "be.npz",
+             **{"params.emission.probs": B.astype(">f8")})  # fmt: skip
+    back = load_params(tmp_path / "be.npz")
+    np.testing.assert_array_equal(back.emission.probs, B)
+    y = np.array([0, 1, 1, 0])
+    np.testing.assert_allclose(smooth(back, y).smoothed_s, smooth(params, y).smoothed_s)
+
+
+def test_hostile_headers_and_other_files(tmp_path):
+    params = SwitchingParams(np.array([0.5, 0.5]), 0.1, CategoricalEmission(np.eye(2) * 0.6 + 0.2))
+    save_params(tmp_path / "p.npz", params)
+    deep = '{"format": "switchssm", "version": 1, "kind": "params", "params": ' + "[" * 100000
+    deep += "]" * 100000 + "}"
+    _rewrite(tmp_path / "p.npz", tmp_path / "deep.npz", __switchssm__=np.array(deep))
+    with pytest.raises(ValueError, match="deep.npz.*nested too deeply"):
+        load_params(tmp_path / "deep.npz")
+    for name, content in (("fit.csv", "y\n0\n1\n"), ("fit.json", '{"a": 1}')):
+        (tmp_path / name).write_text(content)
+        with pytest.raises(ValueError) as exc:
+            load_fit(tmp_path / name)
+        assert "pickle" not in str(exc.value) and name in str(exc.value)
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object))  # pickles by default
+    (tmp_path / "obj.npy").rename(tmp_path / "obj.npz")
+    with pytest.raises(ValueError) as exc:
+        load_fit(tmp_path / "obj.npz")
+    assert "pickle" not in str(exc.value)

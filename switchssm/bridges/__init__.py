@@ -64,6 +64,7 @@ from switchssm.bridges.mamba import S6Bridge as S6Bridge
 from switchssm.bridges.mamba import keep_gate as keep_gate
 from switchssm.bridges.mamba import s6_from_model as s6_from_model
 from switchssm.bridges.mamba import s6_posterior as s6_posterior
+from switchssm.bridges.mingru import AlwaysEmittingWarning as AlwaysEmittingWarning
 from switchssm.bridges.mingru import MinGRUBridge as MinGRUBridge
 from switchssm.bridges.mingru import mingru_from_model as mingru_from_model
 from switchssm.bridges.mingru import mingru_posterior as mingru_posterior

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -673,6 +674,7 @@ def direct_route_states(params, ys, us=None, *, log: bool = True) -> Float[np.nd
         >>> direct_route_states(p, [np.array([0, 1, 1]), np.array([1])]).shape
         (2, 3, 2)
     """
+    from switchssm.bridges import AlwaysEmittingWarning
     from switchssm.bridges import mingru_from_model
     from switchssm.bridges import model_inputs
     from switchssm.rnn import mingru_log
@@ -687,7 +689,9 @@ def direct_route_states(params, ys, us=None, *, log: bool = True) -> Float[np.nd
         raise ValueError(f"`us` must have one cue sequence per `ys` sequence ({len(ys)})")
     xs = [np.asarray(model_inputs(params, y, u)) for y, u in zip(ys, us, strict=True)]
     lengths = [x.shape[0] for x in xs]
-    bridge = mingru_from_model(params, space="log")
+    with warnings.catch_warnings():  # the minGRU route on purpose, also for always-emitting
+        warnings.simplefilter("ignore", AlwaysEmittingWarning)
+        bridge = mingru_from_model(params, space="log")
     log_h = np.asarray(
         mingru_log(bridge.cell, pad(xs), bridge.initial_log_state, candidate="log_softmax")
     )

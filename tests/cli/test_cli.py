@@ -61,6 +61,8 @@ def test_demo_writes_report(tmp_path):
     assert "## Bayesian step (NUTS)" in report
     converged = m["bayes"]["converged"]
     assert ("did not converge" in report) == (not converged)
+    # a converged posterior covers the true switch probability (else the report said so)
+    assert row["covered"] or not converged
 
 
 @pytest.mark.parametrize("error,expected", [(0.0, 0), (1.0, 1)])
@@ -279,3 +281,38 @@ def test_compare_latent_errors_exit_2(tmp_path, latent_case, capsys):
     assert main(["compare", str(bad), "--fit", fit, "--out", str(tmp_path / "c")]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and "line 3, column 's'" in err
+
+
+def test_user_errors_exit_2_with_one_line(tmp_path, tiny_csv, capsys):
+    """K = 1 fits cannot be compared, a K whose arrays cannot fit in memory is refused before
+    anything is allocated, tampered or foreign fit files are named, and bad --out paths are
+    refused before the fit runs: each with status 2, one line, no traceback."""
+    path, _, _ = tiny_csv
+    one = tmp_path / "one"
+    assert main(["fit", str(path), "--num-states", "1", "--iters", "2", "--restarts", "1",
+                 "--out", str(one), "--quiet"]) == 0  # fmt: skip
+    capsys.readouterr()
+    rc = main(["compare", str(path), "--fit", str(one / "fit.npz"), "--out", str(tmp_path / "c"),
+               "--quiet"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and "K = 1" in err and "Traceback" not in err
+    rc = main(["fit", str(path), "--num-states", "100000000", "--out", str(tmp_path / "h"),
+               "--quiet"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and "GiB" in err and len(err.strip().splitlines()) == 1
+    # a fit file with a complex array, and a CSV given as the fit
+    with np.load(one / "fit.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["params.switch_prob"] = np.array(0.1 + 0j)
+    np.savez(tmp_path / "tampered.npz", **arrays)
+    for bad in (tmp_path / "tampered.npz", path):
+        rc = main(["compare", str(path), "--fit", str(bad), "--out", str(tmp_path / "c")])
+        err = capsys.readouterr().err
+        assert rc == 2 and str(bad) in err and "pickle" not in err and "Traceback" not in err
+    # --out an existing file, or under a missing folder: refused before fitting
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for out in (afile, tmp_path / "missing" / "deeper"):
+        rc = main(["fit", str(path), "--num-states", "2", "--out", str(out), "--quiet"])
+        err = capsys.readouterr().err
+        assert rc == 2 and "--out" in err and "Traceback" not in err

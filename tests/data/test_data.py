@@ -366,7 +366,7 @@ def test_read_npy_bad_files(tmp_path):
         with pytest.raises(ValueError, match=problem) as err:
             read_sequences(tmp_path / name)
         assert name in str(err.value)
-    np.save(tmp_path / "obj.npy", np.array([1, "a"], dtype=object), allow_pickle=True)
+    np.save(tmp_path / "obj.npy", np.array([1, "a"], dtype=object))  # np.save pickles objects
     with pytest.raises(ValueError, match="not a readable .npy"):
         read_sequences(tmp_path / "obj.npy")
     (tmp_path / "junk.npy").write_bytes(b"this is not numpy")
