@@ -104,9 +104,7 @@ def encode(obj, prefix: str, arrays: dict, name: str):
         return {"class": cls.__name__, "fields": fields}
     if isinstance(obj, tuple) and not hasattr(obj, "_fields"):  # a tuple of layers
         return {
-            "tuple": [
-                encode(v, f"{prefix}.{i}", arrays, f"{name}[{i}]") for i, v in enumerate(obj)
-            ]
+            "tuple": [encode(v, f"{prefix}.{i}", arrays, f"{name}[{i}]") for i, v in enumerate(obj)]
         }
     if isinstance(obj, jax.core.Tracer):
         raise ValueError(f"`{name}` is a JAX tracer: save concrete values, outside jit")

@@ -44,8 +44,8 @@ from switchssm.bridges._inputs import gate_map
 from switchssm.bridges._inputs import input_layout
 from switchssm.models.params import CategoricalEmission
 from switchssm.models.params import SwitchingParams
-from switchssm.rnn.ssm import S6Params
-from switchssm.rnn.ssm import s6
+from switchssm.rnn.selective_ssm import S6Params
+from switchssm.rnn.selective_ssm import s6
 from switchssm.types import Array
 from switchssm.types import ArrayLike
 from switchssm.types import Float

@@ -384,8 +384,7 @@ def _report_lines(r: DemoResult) -> list[str]:
         f"| EM log-likelihood (train), converged | {r.fit.log_likelihood:.2f}, "
         f"{'yes' if r.fit.converged[best] else 'NO'} |",
         *[
-            f"| max error, {k}{' (after state matching)' if k != 'switch_prob' else ''} | "
-            f"{v:.4f} |"
+            f"| max error, {k}{' (after state matching)' if k != 'switch_prob' else ''} | {v:.4f} |"
             for k, v in r.parameter_errors.items()
         ],
         f"| held-out exact log-likelihood | {r.heldout['log_likelihood']:.2f} |",

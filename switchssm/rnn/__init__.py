@@ -12,7 +12,8 @@ to class probabilities. :func:`train_cell` trains any of them with a readout
 (:mod:`switchssm.rnn.train`), :mod:`switchssm.rnn.trained` uses the result and
 :mod:`switchssm.rnn.checkpoint` saves it. Sequence layers read as state-space models:
 linearized attention (:mod:`switchssm.rnn.attention`), LTI, LRU, S6 and the Mamba block
-(:mod:`switchssm.rnn.ssm`), bidirectional wrappers and stacks (:mod:`switchssm.rnn.stacking`).
+(:mod:`switchssm.rnn.ssm`, :mod:`switchssm.rnn.selective_ssm`), bidirectional wrappers and
+stacks (:mod:`switchssm.rnn.stacking`).
 
 Example:
     >>> import jax, jax.numpy as jnp
@@ -81,28 +82,28 @@ from switchssm.rnn.readout import ReadoutParams as ReadoutParams
 from switchssm.rnn.readout import init_readout as init_readout
 from switchssm.rnn.readout import readout as readout
 from switchssm.rnn.readout import readout_log as readout_log
-from switchssm.rnn.ssm import DISCRETIZATIONS as DISCRETIZATIONS
+from switchssm.rnn.selective_ssm import DISCRETIZATIONS as DISCRETIZATIONS
+from switchssm.rnn.selective_ssm import MambaParams as MambaParams
+from switchssm.rnn.selective_ssm import S6Params as S6Params
+from switchssm.rnn.selective_ssm import causal_depthwise_conv as causal_depthwise_conv
+from switchssm.rnn.selective_ssm import init_mamba as init_mamba
+from switchssm.rnn.selective_ssm import init_s6 as init_s6
+from switchssm.rnn.selective_ssm import mamba as mamba
+from switchssm.rnn.selective_ssm import s6 as s6
+from switchssm.rnn.selective_ssm import s6_coefficients as s6_coefficients
 from switchssm.rnn.ssm import LTI_FORMS as LTI_FORMS
 from switchssm.rnn.ssm import DiagonalLTIParams as DiagonalLTIParams
 from switchssm.rnn.ssm import LRUParams as LRUParams
 from switchssm.rnn.ssm import LTIParams as LTIParams
-from switchssm.rnn.ssm import MambaParams as MambaParams
-from switchssm.rnn.ssm import S6Params as S6Params
-from switchssm.rnn.ssm import causal_depthwise_conv as causal_depthwise_conv
 from switchssm.rnn.ssm import convolution_kernel as convolution_kernel
 from switchssm.rnn.ssm import diagonalize as diagonalize
 from switchssm.rnn.ssm import init_lru as init_lru
 from switchssm.rnn.ssm import init_lti as init_lti
-from switchssm.rnn.ssm import init_mamba as init_mamba
-from switchssm.rnn.ssm import init_s6 as init_s6
 from switchssm.rnn.ssm import lru as lru
 from switchssm.rnn.ssm import lru_eigenvalues as lru_eigenvalues
 from switchssm.rnn.ssm import lru_to_diagonal as lru_to_diagonal
 from switchssm.rnn.ssm import lti as lti
 from switchssm.rnn.ssm import lti_diagonal as lti_diagonal
-from switchssm.rnn.ssm import mamba as mamba
-from switchssm.rnn.ssm import s6 as s6
-from switchssm.rnn.ssm import s6_coefficients as s6_coefficients
 from switchssm.rnn.stacking import STACK_LAYERS as STACK_LAYERS
 from switchssm.rnn.stacking import BidirectionalParams as BidirectionalParams
 from switchssm.rnn.stacking import MLPParams as MLPParams

@@ -224,3 +224,24 @@ def default_log_state(candidate: str, hidden_dim: int) -> float:
     ``g(0) = 1/2``, ``exp(0) = 1``, ``softmax(0) = 1/H`` (the uniform distribution).
     """
     return {"g": np.log(0.5), "exp": 0.0, "log_softmax": -np.log(hidden_dim)}[candidate]
+
+
+def field_name(params, field: str) -> str:
+    """``"ClassName.field"``, the name errors give for one parameter leaf."""
+    return f"{type(params).__name__}.{field}"
+
+
+def check_field(params, field: str, shape, what: str) -> tuple[int, ...]:
+    """Check one leaf's rank, shape and finiteness; return its shape."""
+    a = getattr(params, field)
+    V.check_ndim(a, field_name(params, field), len(shape), what)
+    V.check_shape(a, field_name(params, field), shape, what)
+    V.check_finite(a, field_name(params, field))
+    return np.shape(a)
+
+
+def prepare(params, cls, x):
+    """Validate a layer's parameters and inputs; return the inputs as an array."""
+    check_params(params, cls)
+    check_inputs(x, params.input_dim)
+    return as_input(x)

@@ -21,6 +21,7 @@ from switchssm.rnn import _common as C
 from switchssm.rnn import attention as _attention
 from switchssm.rnn import classic as _classic
 from switchssm.rnn import minimal as _minimal
+from switchssm.rnn import selective_ssm as _selective
 from switchssm.rnn import ssm as _ssm
 from switchssm.rnn import stacking as _stacking
 from switchssm.rnn.readout import ReadoutParams
@@ -78,7 +79,9 @@ CELL_TABLE = {
     ),
     "lti": Cell(_ssm.init_lti, _ssm.lti, _ssm.LTIParams, ("form", "mode")),
     "lru": Cell(_ssm.init_lru, _ssm.lru, _ssm.LRUParams, ("mode",)),
-    "mamba": Cell(_ssm.init_mamba, _ssm.mamba, _ssm.MambaParams, ("mode", "discretization")),
+    "mamba": Cell(
+        _selective.init_mamba, _selective.mamba, _selective.MambaParams, ("mode", "discretization")
+    ),
     "s6_stack": Cell(
         functools.partial(_stacking.init_stack, layer="s6"),
         _stacking.stack,

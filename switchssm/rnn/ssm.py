@@ -1,10 +1,10 @@
-r"""State-space layers: LTI (scan, FFT convolution, complex diagonal), LRU, selective S6, Mamba.
+r"""Linear time-invariant state-space layers: LTI (scan, FFT convolution, complex diagonal), LRU.
 
 Every layer here is a linear recurrence in its state followed by a readout,
 
-.. math:: s_i = A_i s_{i-1} + B_i x_i, \qquad h_i = C_i s_i + D x_i, \qquad s_0 = 0,
+.. math:: s_i = A s_{i-1} + B x_i, \qquad h_i = C s_i + D x_i, \qquad s_0 = 0,
 
-and differs in what ``A_i, B_i, C_i`` are:
+and differs in how ``A, B, C`` are parametrized:
 
 - **LTI** (:func:`lti`): fixed dense ``A, B, C, D``. Because ``s_i = sum_{j<=i} A^{i-j} B x_j``
   the outputs are a causal convolution with the kernel ``K_m = C A^m B`` (``m = 0..T-1``),
@@ -18,16 +18,11 @@ and differs in what ``A_i, B_i, C_i`` are:
   ``lambda = exp(-exp(nu_log) + i exp(theta_log))`` (so ``|lambda| < 1`` for every value of
   the parameters) and input normalization ``gamma = exp(gamma_log)``, initialized
   ``gamma = sqrt(1 - |lambda|^2)``.
-- **Selective S6** (:func:`s6`, Gu and Dao 2023): per channel ``d`` and state ``n``, with
-  input-dependent step ``Delta_t = softplus(W_Delta x_t + b_Delta)``, ``B_t = W_B x_t + b_B``,
-  ``C_t = W_C x_t + b_C`` and the zero-order hold of ``A = -exp(A_log)`` (diagonal):
-  ``s_{t,d,n} = exp(Delta_{t,d} A_{d,n}) s_{t-1,d,n} + Bbar_{t,d,n} x_{t,d}``,
-  ``h_{t,d} = sum_n C_{t,n} s_{t,d,n} + skip_d x_{t,d}``.
-- **Mamba block** (:func:`mamba`): input projection to an expanded width, depthwise causal
-  convolution, SiLU, S6, gating by ``SiLU`` of a second projection, output projection.
 
-Diagonal recurrences run with :func:`switchssm.scan.diagonal_scan` (``mode=``:
-``"sequential"``, ``"parallel"``, ``None`` = backend default).
+The input-dependent (selective) layers, S6 and the Mamba block, are in
+:mod:`switchssm.rnn.selective_ssm`. Diagonal recurrences run with
+:func:`switchssm.scan.diagonal_scan` (``mode=``: ``"sequential"``, ``"parallel"``, ``None`` =
+backend default).
 """
 
 # ruff: noqa: F722  (jaxtyping shape strings such as "H D" are not forward references)
@@ -50,50 +45,22 @@ from switchssm.types import Float
 from switchssm.types import PRNGKeyArray
 
 __all__ = [
-    "DISCRETIZATIONS",
     "LTI_FORMS",
     "DiagonalLTIParams",
     "LRUParams",
     "LTIParams",
-    "MambaParams",
-    "S6Params",
-    "causal_depthwise_conv",
     "convolution_kernel",
     "diagonalize",
     "init_lru",
     "init_lti",
-    "init_mamba",
-    "init_s6",
     "lru",
     "lru_eigenvalues",
     "lru_to_diagonal",
     "lti",
     "lti_diagonal",
-    "mamba",
-    "s6",
-    "s6_coefficients",
 ]
 
 LTI_FORMS = ("scan", "convolution")
-DISCRETIZATIONS = ("zoh", "euler")
-
-
-def _name(self, field):
-    return f"{type(self).__name__}.{field}"
-
-
-def _check(self, field, shape, what):
-    a = getattr(self, field)
-    V.check_ndim(a, _name(self, field), len(shape), what)
-    V.check_shape(a, _name(self, field), shape, what)
-    V.check_finite(a, _name(self, field))
-    return np.shape(a)
-
-
-def _prepare(params, cls, x):
-    C.check_params(params, cls)
-    C.check_inputs(x, params.input_dim)
-    return C.as_input(x)
 
 
 # ---------------------------------------------------------------------------
@@ -118,12 +85,12 @@ class LTIParams:
     feedthrough: Float[Array, "H D"]
 
     def _validate(self):
-        V.check_ndim(self.transition, _name(self, "transition"), 2, "(state_dim, state_dim)")
+        V.check_ndim(self.transition, C.field_name(self, "transition"), 2, "(state_dim, state_dim)")
         n = np.shape(self.transition)[0]
-        _check(self, "transition", (n, n), "(state_dim, state_dim)")
-        _, d = _check(self, "input_weight", (n, None), "(state_dim, input_dim)")
-        h, _ = _check(self, "output_weight", (None, n), "(hidden_dim, state_dim)")
-        _check(self, "feedthrough", (h, d), "(hidden_dim, input_dim)")
+        C.check_field(self, "transition", (n, n), "(state_dim, state_dim)")
+        _, d = C.check_field(self, "input_weight", (n, None), "(state_dim, input_dim)")
+        h, _ = C.check_field(self, "output_weight", (None, n), "(hidden_dim, state_dim)")
+        C.check_field(self, "feedthrough", (h, d), "(hidden_dim, input_dim)")
 
     @property
     def input_dim(self) -> int:
@@ -297,7 +264,7 @@ def lti(
     """
     V.check_choice(form, "form", LTI_FORMS)
     parallel = scan.resolve_mode(mode) == "parallel"
-    x = _prepare(params, LTIParams, x)
+    x = C.prepare(params, LTIParams, x)
     if form == "convolution":
         _check_stable(params.transition)
         parallel = False
@@ -331,15 +298,15 @@ class DiagonalLTIParams:
     feedthrough: Float[Array, "H D"]
 
     def _validate(self):
-        V.check_ndim(self.eigenvalues_re, _name(self, "eigenvalues_re"), 1, "(state_dim,)")
+        V.check_ndim(self.eigenvalues_re, C.field_name(self, "eigenvalues_re"), 1, "(state_dim,)")
         (n,) = np.shape(self.eigenvalues_re)
-        _check(self, "eigenvalues_re", (n,), "(state_dim,)")
-        _check(self, "eigenvalues_im", (n,), "(state_dim,)")
-        _, d = _check(self, "input_re", (n, None), "(state_dim, input_dim)")
-        _check(self, "input_im", (n, d), "(state_dim, input_dim)")
-        h, _ = _check(self, "output_re", (None, n), "(hidden_dim, state_dim)")
-        _check(self, "output_im", (h, n), "(hidden_dim, state_dim)")
-        _check(self, "feedthrough", (h, d), "(hidden_dim, input_dim)")
+        C.check_field(self, "eigenvalues_re", (n,), "(state_dim,)")
+        C.check_field(self, "eigenvalues_im", (n,), "(state_dim,)")
+        _, d = C.check_field(self, "input_re", (n, None), "(state_dim, input_dim)")
+        C.check_field(self, "input_im", (n, d), "(state_dim, input_dim)")
+        h, _ = C.check_field(self, "output_re", (None, n), "(hidden_dim, state_dim)")
+        C.check_field(self, "output_im", (h, n), "(hidden_dim, state_dim)")
+        C.check_field(self, "feedthrough", (h, d), "(hidden_dim, input_dim)")
 
     @property
     def input_dim(self) -> int:
@@ -399,7 +366,7 @@ def lti_diagonal(
         True
     """
     mode = scan.resolve_mode(mode)
-    x = _prepare(params, DiagonalLTIParams, x)
+    x = C.prepare(params, DiagonalLTIParams, x)
     return _lti_diagonal(params, x, mode)
 
 
@@ -517,15 +484,15 @@ class LRUParams:
     feedthrough: Float[Array, "H D"]
 
     def _validate(self):
-        V.check_ndim(self.nu_log, _name(self, "nu_log"), 1, "(state_dim,)")
+        V.check_ndim(self.nu_log, C.field_name(self, "nu_log"), 1, "(state_dim,)")
         (n,) = np.shape(self.nu_log)
         for f in ("nu_log", "theta_log", "gamma_log"):
-            _check(self, f, (n,), "(state_dim,)")
-        _, d = _check(self, "input_re", (n, None), "(state_dim, input_dim)")
-        _check(self, "input_im", (n, d), "(state_dim, input_dim)")
-        h, _ = _check(self, "output_re", (None, n), "(hidden_dim, state_dim)")
-        _check(self, "output_im", (h, n), "(hidden_dim, state_dim)")
-        _check(self, "feedthrough", (h, d), "(hidden_dim, input_dim)")
+            C.check_field(self, f, (n,), "(state_dim,)")
+        _, d = C.check_field(self, "input_re", (n, None), "(state_dim, input_dim)")
+        C.check_field(self, "input_im", (n, d), "(state_dim, input_dim)")
+        h, _ = C.check_field(self, "output_re", (None, n), "(hidden_dim, state_dim)")
+        C.check_field(self, "output_im", (h, n), "(hidden_dim, state_dim)")
+        C.check_field(self, "feedthrough", (h, d), "(hidden_dim, input_dim)")
 
     @property
     def input_dim(self) -> int:
@@ -669,7 +636,7 @@ def lru(
         (True, (8, 3))
     """
     mode = scan.resolve_mode(mode)
-    x = _prepare(params, LRUParams, x)
+    x = C.prepare(params, LRUParams, x)
     return _lru(params, x, mode)
 
 
@@ -698,382 +665,3 @@ def lru_to_diagonal(params: LRUParams) -> DiagonalLTIParams:
         jnp.imag(c_out),
         params.feedthrough,
     )
-
-
-# ---------------------------------------------------------------------------
-# Selective SSM (S6)
-# ---------------------------------------------------------------------------
-
-
-@params_pytree(promote=False)
-class S6Params:
-    r"""Selective state-space (S6) weights over ``D`` channels with ``N`` states each.
-
-    Args:
-        step_weight, step_bias: ``(D, D)``, ``(D,)``: ``Delta = softplus(W_Delta x + b_Delta)``.
-        input_weight, input_bias: ``(N, D)``, ``(N,)``: ``B(x) = W_B x + b_B``.
-        output_weight, output_bias: ``(N, D)``, ``(N,)``: ``C(x) = W_C x + b_C``.
-        log_rate: ``(D, N)`` ``A_log``, ``A = -exp(A_log) < 0``.
-        skip: ``(D,)``: ``h += skip * x``.
-    """
-
-    step_weight: Float[Array, "D D"]
-    step_bias: Float[Array, " D"]
-    input_weight: Float[Array, "N D"]
-    input_bias: Float[Array, " N"]
-    output_weight: Float[Array, "N D"]
-    output_bias: Float[Array, " N"]
-    log_rate: Float[Array, "D N"]
-    skip: Float[Array, " D"]
-
-    def _validate(self):
-        V.check_ndim(self.step_weight, _name(self, "step_weight"), 2, "(channels, channels)")
-        d = np.shape(self.step_weight)[1]
-        _check(self, "step_weight", (d, d), "(channels, channels)")
-        _check(self, "step_bias", (d,), "(channels,)")
-        n, _ = _check(self, "input_weight", (None, d), "(state_dim, channels)")
-        _check(self, "input_bias", (n,), "(state_dim,)")
-        _check(self, "output_weight", (n, d), "(state_dim, channels)")
-        _check(self, "output_bias", (n,), "(state_dim,)")
-        _check(self, "log_rate", (d, n), "(channels, state_dim)")
-        _check(self, "skip", (d,), "(channels,)")
-
-    @property
-    def input_dim(self) -> int:
-        return self.step_weight.shape[1]
-
-    @property
-    def hidden_dim(self) -> int:
-        return self.step_weight.shape[1]
-
-    @property
-    def state_dim(self) -> int:
-        return self.input_weight.shape[0]
-
-
-def init_s6(
-    key: PRNGKeyArray,
-    channels: int,
-    state_dim: int = 8,
-    *,
-    dt_min: float = 1e-3,
-    dt_max: float = 1e-1,
-    dtype=None,
-) -> S6Params:
-    r"""S6 weights with Mamba's initialization.
-
-    ``A_{d,n} = -(n + 1)`` (``log_rate = log(n + 1)``, S4D-real), step bias
-    ``b_Delta = softplus^{-1}(dt)`` with ``dt`` log-uniform on ``[dt_min, dt_max]``,
-    ``W_Delta, W_B, W_C ~ U(+-1/sqrt(D))``, zero ``b_B, b_C``, ``skip = 1``.
-
-    Args:
-        key: PRNG key.
-        channels: ``D`` (input = output width).
-        state_dim: ``N`` states per channel.
-        dt_min, dt_max: range of the initial step, ``0 < dt_min < dt_max``.
-        dtype: float dtype (default: JAX's default float).
-
-    Returns:
-        :class:`S6Params`.
-
-    Example:
-        >>> p = init_s6(jax.random.PRNGKey(0), 3, 4)
-        >>> p.log_rate.shape, p.state_dim
-        ((3, 4), 4)
-    """
-    d = V.check_int(channels, "channels")
-    n = V.check_int(state_dim, "state_dim")
-    dt_min = V.check_float(dt_min, "dt_min", low=0.0, low_open=True)
-    dt_max = V.check_float(dt_max, "dt_max", low=dt_min, low_open=True)
-    dtype = jnp.result_type(float) if dtype is None else dtype
-    k = jax.random.split(key, 4)
-    u = jax.random.uniform(k[3], (d,), dtype)
-    dt = jnp.exp(np.log(dt_min) + u * (np.log(dt_max) - np.log(dt_min)))
-    return S6Params(
-        C.uniform(k[0], (d, d), d, dtype),
-        dt + jnp.log(-jnp.expm1(-dt)),  # softplus^-1(dt) = log(exp(dt) - 1)
-        C.uniform(k[1], (n, d), d, dtype),
-        jnp.zeros((n,), dtype),
-        C.uniform(k[2], (n, d), d, dtype),
-        jnp.zeros((n,), dtype),
-        jnp.broadcast_to(jnp.log(jnp.arange(1, n + 1, dtype=dtype)), (d, n)),
-        jnp.ones((d,), dtype),
-    )
-
-
-def _s6_coefficients(params, x, discretization):
-    delta = jax.nn.softplus(C.linear(x, params.step_weight, params.step_bias))  # (..., T, D)
-    b = C.linear(x, params.input_weight, params.input_bias)  # (..., T, N)
-    c = C.linear(x, params.output_weight, params.output_bias)  # (..., T, N)
-    rate = jnp.exp(params.log_rate)  # -A > 0, (D, N)
-    # Products written as einsums, not broadcasts: their gradients w.r.t. (D, N) parameters
-    # then lower to dot products instead of XLA:CPU's slow reductions over the leading time
-    # axis (measured 4x faster for the gradient at T = 16384, D = 64).
-    dA = -jnp.einsum("...d,dn->...dn", delta, rate)  # Delta A, (..., T, D, N)
-    a = jnp.exp(dA)
-    if discretization == "zoh":
-        # Exact zero-order hold of a diagonal A: Bbar = (exp(Delta A) - 1) / A * B, with
-        # expm1 so that small steps keep their precision.
-        bbar = -jnp.expm1(dA) * jnp.einsum("dn,...n->...dn", 1.0 / rate, b)
-    else:
-        bbar = jnp.einsum("...d,...n->...dn", delta, b)  # Euler for B (Mamba's reference code)
-    return a, bbar, c
-
-
-def s6_coefficients(
-    params: S6Params, x: Float[Array, "*B T D"], *, discretization: str = "zoh"
-) -> tuple[Array, Array, Array]:
-    r"""The discretized, input-dependent S6 coefficients ``(Abar, Bbar, C)``.
-
-    .. math::
-
-        \bar A_{t,d,n} = e^{\Delta_{t,d} A_{d,n}}, \qquad
-        \bar B_{t,d,n} = \frac{e^{\Delta_{t,d} A_{d,n}} - 1}{A_{d,n}} B_{t,n}
-        \ (\texttt{"zoh"}) \quad\text{or}\quad \Delta_{t,d} B_{t,n}\ (\texttt{"euler"}),
-
-    with ``Delta = softplus(W_Delta x + b_Delta)``, ``B_t = W_B x_t + b_B``,
-    ``C_t = W_C x_t + b_C``, ``A = -exp(log_rate)``.
-
-    Args:
-        params: :class:`S6Params`.
-        x: ``(T, D)`` or ``(B, T, D)`` inputs.
-        discretization: ``"zoh"`` or ``"euler"``.
-
-    Returns:
-        ``(Abar, Bbar, C)``: ``(*B, T, D, N)``, ``(*B, T, D, N)``, ``(*B, T, N)``.
-
-    Example:
-        >>> p = init_s6(jax.random.PRNGKey(0), 3, 2)
-        >>> a, b, c = s6_coefficients(p, jnp.ones((5, 3)))
-        >>> a.shape, bool(((a > 0) & (a < 1)).all())
-        ((5, 3, 2), True)
-    """
-    V.check_choice(discretization, "discretization", DISCRETIZATIONS)
-    x = _prepare(params, S6Params, x)
-    return _s6_coefficients(params, x, discretization)
-
-
-def _s6(params, x, mode, discretization):
-    a, bbar, c = _s6_coefficients(params, x, discretization)
-    shape = a.shape
-    flat = shape[:-2] + (shape[-2] * shape[-1],)
-    drive = (bbar * x[..., None]).reshape(flat)
-    s = scan.diagonal_scan(a.reshape(flat), drive, mode=mode).reshape(shape)
-    return jnp.einsum("...dn,...n->...d", s, c) + params.skip * x
-
-
-_s6_jit = jax.jit(_s6, static_argnames=("mode", "discretization"))
-
-
-def s6(
-    params: S6Params,
-    x: Float[Array, "*B T D"],
-    *,
-    mode: str | None = None,
-    discretization: str = "zoh",
-) -> Float[Array, "*B T D"]:
-    r"""Run the selective state-space layer S6 (Mamba's inner recurrence).
-
-    .. math:: s_{t,d,n} = \bar A_{t,d,n} s_{t-1,d,n} + \bar B_{t,d,n} x_{t,d}, \qquad
-              h_{t,d} = \sum_n C_{t,n} s_{t,d,n} + \mathrm{skip}_d\, x_{t,d},
-
-    coefficients from :func:`s6_coefficients`, ``s_0 = 0``: a diagonal recurrence over
-    ``D N`` states run by :func:`switchssm.scan.diagonal_scan`.
-
-    Args:
-        params: :class:`S6Params`.
-        x: ``(T, D)`` or ``(B, T, D)`` inputs.
-        mode: ``"sequential"``, ``"parallel"`` or ``None`` (backend default).
-        discretization: ``"zoh"`` (exact zero-order hold) or ``"euler"`` (``Bbar = Delta B``).
-
-    Returns:
-        ``h``: ``(T, D)`` or ``(B, T, D)``.
-
-    Example:
-        >>> p = init_s6(jax.random.PRNGKey(0), 3, 2)
-        >>> x = jax.random.normal(jax.random.PRNGKey(1), (6, 3))
-        >>> bool(jnp.allclose(s6(p, x, mode="sequential"), s6(p, x, mode="parallel"),
-        ...                   atol=1e-5))
-        True
-    """
-    V.check_choice(discretization, "discretization", DISCRETIZATIONS)
-    mode = scan.resolve_mode(mode)
-    x = _prepare(params, S6Params, x)
-    return _s6_jit(params, x, mode, discretization)
-
-
-# ---------------------------------------------------------------------------
-# Mamba block
-# ---------------------------------------------------------------------------
-
-
-@params_pytree(promote=False)
-class MambaParams:
-    r"""Mamba block weights (no residual connection or normalization: the caller adds them).
-
-    Args:
-        in_weight: ``(2 E, D_in)``: the first ``E`` rows give the SSM branch, the last ``E``
-            the gate ``z``.
-        conv_weight: ``(E, K)`` depthwise causal convolution, ``conv_weight[e, j]`` multiplies
-            ``u_{t-j, e}``.
-        conv_bias: ``(E,)``.
-        ssm: :class:`S6Params` over the ``E`` channels.
-        out_weight: ``(H, E)``.
-    """
-
-    _children = ("ssm",)
-
-    in_weight: Float[Array, "E2 D"]
-    conv_weight: Float[Array, "E K"]
-    conv_bias: Float[Array, " E"]
-    ssm: S6Params
-    out_weight: Float[Array, "H E"]
-
-    def _validate(self):
-        if not isinstance(self.ssm, S6Params):
-            raise ValueError(f"`MambaParams.ssm` must be S6Params, got {type(self.ssm).__name__}")
-        e = self.ssm.input_dim
-        what = f"(2 * inner_dim, input_dim), inner_dim = {e} = the channels of MambaParams.ssm"
-        _check(self, "in_weight", (2 * e, None), what)
-        _check(self, "conv_weight", (e, None), "(inner_dim, conv_size)")
-        _check(self, "conv_bias", (e,), "(inner_dim,)")
-        _check(self, "out_weight", (None, e), "(hidden_dim, inner_dim)")
-
-    @property
-    def input_dim(self) -> int:
-        return self.in_weight.shape[1]
-
-    @property
-    def hidden_dim(self) -> int:
-        return self.out_weight.shape[0]
-
-    @property
-    def inner_dim(self) -> int:
-        return self.conv_weight.shape[0]
-
-
-def init_mamba(
-    key: PRNGKeyArray,
-    input_dim: int,
-    hidden_dim: int,
-    *,
-    expand: int = 2,
-    state_dim: int = 8,
-    conv_size: int = 4,
-    dtype=None,
-) -> MambaParams:
-    """Random Mamba block weights: ``E = expand * input_dim``, :func:`init_s6` inside.
-
-    Args:
-        key: PRNG key.
-        input_dim: ``D_in``.
-        hidden_dim: ``H`` (output width).
-        expand: ``E / D_in``.
-        state_dim: ``N`` states per inner channel.
-        conv_size: ``K`` taps of the depthwise convolution.
-        dtype: float dtype (default: JAX's default float).
-
-    Returns:
-        :class:`MambaParams`.
-
-    Example:
-        >>> p = init_mamba(jax.random.PRNGKey(0), 3, 4)
-        >>> p.in_weight.shape, p.inner_dim, p.hidden_dim
-        ((12, 3), 6, 4)
-    """
-    C.check_dims(input_dim, hidden_dim)
-    e = V.check_int(expand, "expand") * input_dim
-    kc = V.check_int(conv_size, "conv_size")
-    dtype = jnp.result_type(float) if dtype is None else dtype
-    k = jax.random.split(key, 4)
-    return MambaParams(
-        C.uniform(k[0], (2 * e, input_dim), input_dim, dtype),
-        C.uniform(k[1], (e, kc), kc, dtype),
-        jnp.zeros((e,), dtype),
-        init_s6(k[2], e, state_dim, dtype=dtype),
-        C.uniform(k[3], (hidden_dim, e), e, dtype),
-    )
-
-
-def _conv(u, weight, bias):
-    T = u.shape[-2]
-    K = weight.shape[1]
-    padded = jnp.pad(u, [(0, 0)] * (u.ndim - 2) + [(K - 1, 0), (0, 0)])
-    out = bias
-    for j in range(K):  # K is small (4): K shifted multiply-adds, fused by XLA
-        out = out + weight[:, j] * padded[..., K - 1 - j : K - 1 - j + T, :]
-    return out
-
-
-def causal_depthwise_conv(
-    u: Float[Array, "*B T E"], weight: Float[Array, "E K"], bias: Float[Array, " E"]
-) -> Float[Array, "*B T E"]:
-    r"""Depthwise causal convolution: :math:`y_{t,e} = b_e + \sum_{j=0}^{K-1} w_{e,j} u_{t-j,e}`
-    (``u_{t} = 0`` for ``t < 1``).
-
-    Args:
-        u: ``(..., T, E)``.
-        weight: ``(E, K)``.
-        bias: ``(E,)``.
-
-    Returns:
-        ``(..., T, E)``.
-
-    Example:
-        >>> causal_depthwise_conv(jnp.ones((4, 1)), jnp.array([[1.0, 10.0]]),
-        ...                       jnp.zeros(1))[:, 0].tolist()
-        [1.0, 11.0, 11.0, 11.0]
-    """
-    V.check_ndim(weight, "weight", 2, "(E, K)")
-    V.check_shape(bias, "bias", (np.shape(weight)[0],), "(E,)")
-    if np.ndim(u) < 2 or np.shape(u)[-1] != np.shape(weight)[0]:
-        raise ValueError(f"`u` must be (..., T, {np.shape(weight)[0]}), got {np.shape(u)}")
-    return _conv(jnp.asarray(u), jnp.asarray(weight), jnp.asarray(bias))
-
-
-def _mamba(params, x, mode, discretization):
-    e = params.inner_dim
-    xz = x @ params.in_weight.T
-    u = jax.nn.silu(_conv(xz[..., :e], params.conv_weight, params.conv_bias))
-    y = _s6(params.ssm, u, mode, discretization)
-    return (y * jax.nn.silu(xz[..., e:])) @ params.out_weight.T
-
-
-_mamba_jit = jax.jit(_mamba, static_argnames=("mode", "discretization"))
-
-
-def mamba(
-    params: MambaParams,
-    x: Float[Array, "*B T D"],
-    *,
-    mode: str | None = None,
-    discretization: str = "zoh",
-) -> Float[Array, "*B T H"]:
-    r"""Run a Mamba block (Gu and Dao 2023, without the residual and normalization).
-
-    .. math::
-
-        [u; z] = W_{in} x_t, \quad u' = \mathrm{SiLU}(\mathrm{conv}(u)), \quad
-        y = \mathrm{S6}(u'), \quad h_t = W_{out} (y_t \odot \mathrm{SiLU}(z_t)),
-
-    with the depthwise causal convolution of :func:`causal_depthwise_conv` and the
-    selective scan of :func:`s6`.
-
-    Args:
-        params: :class:`MambaParams`.
-        x: ``(T, D_in)`` or ``(B, T, D_in)`` inputs.
-        mode: ``"sequential"``, ``"parallel"`` or ``None`` (backend default).
-        discretization: ``"zoh"`` or ``"euler"`` (see :func:`s6_coefficients`).
-
-    Returns:
-        ``h``: ``(T, H)`` or ``(B, T, H)``.
-
-    Example:
-        >>> p = init_mamba(jax.random.PRNGKey(0), 3, 4)
-        >>> mamba(p, jnp.ones((2, 5, 3))).shape
-        (2, 5, 4)
-    """
-    V.check_choice(discretization, "discretization", DISCRETIZATIONS)
-    mode = scan.resolve_mode(mode)
-    x = _prepare(params, MambaParams, x)
-    return _mamba_jit(params, x, mode, discretization)

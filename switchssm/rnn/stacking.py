@@ -25,6 +25,7 @@ from switchssm import scan
 from switchssm._pytree import params_pytree
 from switchssm.rnn import _common as C
 from switchssm.rnn import attention as _attention
+from switchssm.rnn import selective_ssm as _selective
 from switchssm.rnn import ssm as _ssm
 from switchssm.types import Array
 from switchssm.types import Float
@@ -221,16 +222,16 @@ def _init_layer(kind, key, width, dtype):
     if kind == "lru":
         return _ssm.init_lru(key, width, width, r_min=0.5, r_max=0.99, dtype=dtype)
     if kind == "s6":
-        return _ssm.init_s6(key, width, 8, dtype=dtype)
-    return _ssm.init_mamba(key, width, width, dtype=dtype)
+        return _selective.init_s6(key, width, 8, dtype=dtype)
+    return _selective.init_mamba(key, width, width, dtype=dtype)
 
 
 _LAYER_TYPES = {
     "linear_attention": _attention.LinearAttentionParams,
     "lti": _ssm.LTIParams,
     "lru": _ssm.LRUParams,
-    "s6": _ssm.S6Params,
-    "mamba": _ssm.MambaParams,
+    "s6": _selective.S6Params,
+    "mamba": _selective.MambaParams,
 }
 
 #: Layer kinds :func:`stack` can hold.
@@ -251,8 +252,8 @@ def _run_layer(kind, p, u, mode):
         lam, b_in, c_out = _ssm._lru_parts(p)
         return _ssm._diagonal_run(lam, b_in, c_out, p.feedthrough, u, mode)
     if kind == "s6":
-        return _ssm._s6(p, u, mode, "zoh")
-    return _ssm._mamba(p, u, mode, "zoh")
+        return _selective._s6(p, u, mode, "zoh")
+    return _selective._mamba(p, u, mode, "zoh")
 
 
 @params_pytree(promote=False)
