@@ -6,13 +6,16 @@ Identity-plus-rank-one matrices are not closed under products, so the parallel f
 dense :math:`K \\times K` products with ``lax.associative_scan``: :math:`O(T K^3)` work and
 :math:`O(T K^2)` memory, :math:`O(\\log T)` depth. It pays on accelerators; on CPU the
 sequential :math:`O(TK)` recursion is faster (see ``benchmarks/``). Each product is kept
-max-normalized with its log scale carried alongside, so nothing overflows.
+max-normalized, and each step's evidence is normalized by its maximum before it enters
+(:func:`~switchssm.inference._recursions.normalize_steps`), so nothing overflows.
 """
 
 from __future__ import annotations
 
 import jax.numpy as jnp
 from jax import lax
+
+from switchssm.inference._recursions import normalize_steps
 
 
 def _log_transition(log_pi, log_rho2, log_e):
@@ -45,6 +48,7 @@ def _log_normalize(v):
 
 def forward_log_parallel(log_pi, log_rho2, log_e):
     """Same outputs as :func:`switchssm.inference._recursions.forward_log`, by associative scan."""
+    log_e, shift = normalize_steps(log_e)
     mats = _normalized(_log_transition(log_pi, log_rho2, log_e))
     prefix = lax.associative_scan(_combine, mats)  # P_t = M_t ... M_1 (normalized)
     pi = jnp.exp(log_pi)
@@ -57,11 +61,12 @@ def forward_log_parallel(log_pi, log_rho2, log_e):
     m = jnp.max(flat, axis=-1, keepdims=True)
     m = jnp.where(jnp.isfinite(m), m, 0.0)
     lc = jnp.log(jnp.sum(jnp.exp(flat - m), axis=-1)) + m[:, 0]
-    return la - lc[:, None, None], lc
+    return la - lc[:, None, None], lc + shift
 
 
 def backward_log_parallel(log_pi, log_rho2, log_e):
     """Backward messages (up to per-step constants), ``(T, K)``, by reverse associative scan."""
+    log_e, _ = normalize_steps(log_e)
     mats = _normalized(_log_transition(log_pi, log_rho2, log_e))
     mats_t = jnp.swapaxes(mats[1:], -1, -2)  # M_{t+1}^T for t = 1..T-1
     suffix = lax.associative_scan(_combine, mats_t, reverse=True)  # M_{t+1}^T ... M_T^T

@@ -8,6 +8,16 @@ E-step); the public entry points are :func:`~switchssm.inference.filter`,
 Inputs everywhere: ``log_pi`` ``(K,)`` log stationary probabilities, ``log_rho2`` ``(2,)``
 ``(log(1 - rho), log rho)``, ``log_e`` ``(T, 2, K)`` log evidence
 :math:`\log P(y_t, u_t \mid z_t, s_t)`.
+
+Every recursion first subtracts from each step's evidence its maximum over :math:`(z, k)`
+(:func:`normalize_steps`) and adds it back to the log normalizer: the posteriors do not
+change, and sums such as :math:`\log\alpha_{t-1} + \log e_t` stay of order one, so an
+observation :math:`10^8` standard deviations from every mean (log evidence
+:math:`-5\cdot 10^{15}`, whose float64 spacing is 1) no longer swamps the forward message.
+
+An impossible observation (evidence 0 under every state) gives a log-likelihood of
+:math:`-\infty` (:func:`total`), never NaN; the posteriors from that step on are undefined
+(NaN), and the public functions say which step it was.
 """
 
 from __future__ import annotations
@@ -22,6 +32,28 @@ def lse(x, axis=None):
     m = lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0.0))
     out = jnp.log(jnp.sum(jnp.exp(x - m), axis=axis, keepdims=True)) + m
     return jnp.squeeze(out, axis=axis) if axis is not None else out.reshape(())
+
+
+def normalize_steps(log_e):
+    """``(log_e - shift[:, None, None], shift)`` with ``shift[t]`` the maximum of step
+    ``t``'s evidence over ``(z, k)`` (0 where it is not finite), without a gradient: the
+    recursions are invariant to a per-step constant, which the log normalizer adds back."""
+    m = jnp.max(log_e.reshape(log_e.shape[0], -1), axis=-1)
+    shift = lax.stop_gradient(jnp.where(jnp.isfinite(m), m, 0.0))
+    return log_e - shift[:, None, None], shift
+
+
+def total(log_norms):
+    """``sum_t log c_t``, and -inf (not NaN) once a step had probability 0 (the
+    normalizers after such a step are NaN)."""
+    return jnp.where(jnp.any(log_norms == -jnp.inf), -jnp.inf, jnp.sum(log_norms))
+
+
+def first_impossible_step(log_norms) -> int | None:
+    """Index of the first step with ``log c_t = -inf`` (concrete input), or None."""
+    bad = jnp.nonzero(log_norms == -jnp.inf, size=1, fill_value=-1)[0]
+    i = int(bad[0])
+    return None if i < 0 else i
 
 
 # --------------------------------------------------------------------------------------
@@ -40,6 +72,7 @@ def forward_log(log_pi, log_rho2, log_e):
         ``(log_joint, log_norms)``: ``(T, 2, K)`` log filtered joint
         :math:`\\log P(z_t, s_t \\mid x_{1:t})` and ``(T,)`` per-step :math:`\\log c_t`.
     """
+    log_e, shift = normalize_steps(log_e)
 
     def step(log_alpha, le):
         la = jnp.stack([log_rho2[0] + log_alpha + le[0], log_rho2[1] + log_pi + le[1]])
@@ -48,11 +81,12 @@ def forward_log(log_pi, log_rho2, log_e):
         return jnp.logaddexp(lj[0], lj[1]), (lj, lc)
 
     _, (log_joint, log_norms) = lax.scan(step, log_pi, log_e)
-    return log_joint, log_norms
+    return log_joint, log_norms + shift
 
 
 def backward_log(log_pi, log_rho2, log_e):
     """Backward messages :math:`\\log \\beta_t` (each up to a per-step constant), ``(T, K)``."""
+    log_e, _ = normalize_steps(log_e)
 
     def step(log_beta, le):
         b0 = log_rho2[0] + le[0] + log_beta
@@ -70,6 +104,7 @@ def backward_log(log_pi, log_rho2, log_e):
 
 def smoothed_joint_log(log_pi, log_rho2, log_e, log_filtered_s, log_beta):
     """Log smoothed joint :math:`\\log P(z_t, s_t \\mid x_{1:T})`, ``(T, 2, K)``."""
+    log_e, _ = normalize_steps(log_e)
     log_prev = jnp.concatenate([log_pi[None], log_filtered_s[:-1]], axis=0)
     lg0 = log_rho2[0] + log_prev + log_e[:, 0] + log_beta
     lg1 = log_rho2[1] + log_pi + log_e[:, 1] + log_beta
@@ -77,18 +112,20 @@ def smoothed_joint_log(log_pi, log_rho2, log_e, log_filtered_s, log_beta):
     return lg - lse(lg.reshape(lg.shape[0], -1), axis=-1)[:, None, None]
 
 
-def log_filter(log_pi, log_rho2, log_e):
-    """``(log-likelihood, filtered_s (T, K), filtered_z (T,))`` by the log-space forward pass."""
+def log_filter(log_pi, log_rho2, log_e, shift=0.0):
+    """``(log-likelihood, filtered_s (T, K), filtered_z (T,))`` by the log-space forward pass
+    (``shift``: per-step constants already taken out of ``log_e``, added back)."""
     log_joint, log_norms = forward_log(log_pi, log_rho2, log_e)
     joint = jnp.exp(log_joint)
-    return jnp.sum(log_norms), joint.sum(axis=1), joint[:, 1].sum(-1)
+    return total(log_norms) + jnp.sum(shift), joint.sum(axis=1), joint[:, 1].sum(-1)
 
 
-def log_smoother(log_pi, log_rho2, log_e):
+def log_smoother(log_pi, log_rho2, log_e, shift=0.0):
     """:func:`log_filter` plus ``smoothed_s (T, K)`` and ``smoothed_z (T,)`` (forward-backward)."""
     log_joint, log_norms = forward_log(log_pi, log_rho2, log_e)
     log_filtered_s = jnp.logaddexp(log_joint[:, 0], log_joint[:, 1])
     log_beta = backward_log(log_pi, log_rho2, log_e)
     sm = jnp.exp(smoothed_joint_log(log_pi, log_rho2, log_e, log_filtered_s, log_beta))
     joint = jnp.exp(log_joint)
-    return (jnp.sum(log_norms), joint.sum(1), joint[:, 1].sum(-1), sm.sum(1), sm[:, 1].sum(-1))
+    ll = total(log_norms) + jnp.sum(shift)
+    return (ll, joint.sum(1), joint[:, 1].sum(-1), sm.sum(1), sm[:, 1].sum(-1))

@@ -50,7 +50,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from switchssm.inference._emissions import log_evidence
+from switchssm.inference import _logspace
+from switchssm.inference._emissions import normalized_log_evidence
 from switchssm.models.params import CategoricalEmission
 from switchssm.models.params import SwitchingParams
 from switchssm.types import Array
@@ -129,22 +130,24 @@ def evidence(params: SwitchingParams, y, u=None, mask=None) -> Evidence:
     T = jnp.shape(y)[0]
     dtype = pi.dtype
     if params.gated:
-        log_e = log_evidence(params, y, u)
+        log_e, shift0 = normalized_log_evidence(params, y, u)
         if mask is not None:
             log_e = jnp.where(mask[:, None, None], log_e, 0.0)
+            shift0 = jnp.where(mask, shift0, 0.0)
         shift = _shift(log_e, axis=(1, 2))
         e = jnp.exp(log_e - shift[:, None, None])
+        shift = shift + shift0
         table = jnp.stack([(1.0 - rho) * e[:, 0], (rho * pi) * e[:, 1]], axis=1)
         return Evidence(1.0 - rho, rho * pi, table, None, jnp.ones((T, 2), dtype), shift)
     em = params.emission
-    yp = em.prepare(y)
     if isinstance(em, CategoricalEmission):
-        # rows 0..V-1: P(y = v | k); row V: evidence 1 for masked steps
-        table = jnp.concatenate([em.probs.T, jnp.ones((1, pi.shape[0]), dtype)], axis=0)
-        index = yp if mask is None else jnp.where(mask, yp, em.num_symbols)
+        # rows 0..V-1: P(y = v | k); row V: evidence 1 for masked steps; row V + 1: NaN for
+        # symbols out of range (traced input is not validated: NaN, not a number)
+        table = _logspace.padded_table(em)
+        index = _logspace.symbol_index(em, y, mask)
         shift = jnp.zeros((T,), dtype)
     else:
-        lp = em.log_prob(yp)
+        lp = em.log_prob(em.prepare(y))
         shift = _shift(lp, axis=-1)
         table = jnp.exp(lp - shift[:, None])
         if mask is not None:

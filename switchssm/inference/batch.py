@@ -22,12 +22,14 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from switchssm.inference import _logspace
 from switchssm.inference import _scaled
-from switchssm.inference._emissions import log_evidence
 from switchssm.inference._emissions import log_switch_probs
+from switchssm.inference._emissions import normalized_log_evidence
 from switchssm.inference._recursions import backward_log
 from switchssm.inference._recursions import forward_log
 from switchssm.inference._recursions import smoothed_joint_log
+from switchssm.inference._recursions import total
 from switchssm.inference.exact import gated_gate_and_candidate
 from switchssm.models.params import SwitchingParams
 from switchssm.sequences import Sequences
@@ -48,17 +50,17 @@ __all__ = [
 
 
 def _masked_log_evidence(params, y, u, mask):
-    return jnp.where(mask[:, None, None], log_evidence(params, y, u), 0.0)
+    """Normalized log evidence and its per-step shift, both 0 at padded steps."""
+    log_e, shift = normalized_log_evidence(params, y, u)
+    return jnp.where(mask[:, None, None], log_e, 0.0), jnp.where(mask, shift, 0.0)
 
 
 def _log_space_ll(params, y, u, mask):
     """Log-likelihood of one padded sequence by the log-space recursion (padded steps add 0)."""
     if params.gated:
         _, _, log_norms = gated_gate_and_candidate(params, y, u)
-    else:
-        log_e = _masked_log_evidence(params, y, u, mask)
-        _, log_norms = forward_log(jnp.log(params.initial_probs), log_switch_probs(params), log_e)
-    return jnp.sum(jnp.where(mask, log_norms, 0.0))
+        return total(jnp.where(mask, log_norms, 0.0))
+    return _logspace.log_likelihood(_logspace.factors(params, y, u, mask))
 
 
 def _fast_ll(params, y, u, mask):
@@ -112,14 +114,14 @@ def smoothed_joint(params: SwitchingParams, y, u, mask, log_space: bool = False)
     normalizers underflowed.
     """
     if log_space:
-        log_e = _masked_log_evidence(params, y, u, mask)
+        log_e, shift = _masked_log_evidence(params, y, u, mask)
         log_pi = jnp.log(params.initial_probs)
         log_rho2 = log_switch_probs(params)
         log_joint, log_norms = forward_log(log_pi, log_rho2, log_e)
         log_filtered_s = jnp.logaddexp(log_joint[:, 0], log_joint[:, 1])
         log_beta = backward_log(log_pi, log_rho2, log_e)
         xi = jnp.exp(smoothed_joint_log(log_pi, log_rho2, log_e, log_filtered_s, log_beta))
-        ll, ok = jnp.sum(jnp.where(mask, log_norms, 0.0)), jnp.array(True)
+        ll, ok = total(jnp.where(mask, log_norms, 0.0)) + jnp.sum(shift), jnp.array(True)
     else:
         ev = _scaled.evidence(params, y, u, mask)
         sm = _scaled.smoother(params.initial_probs, ev)
@@ -146,7 +148,7 @@ def gated_posteriors(params: SwitchingParams, y, u, mask):
     """
     g, q, log_norms = gated_gate_and_candidate(params, y, u)
     maskf = mask.astype(q.dtype)
-    ll = jnp.sum(jnp.where(mask, log_norms, 0.0))
+    ll = total(jnp.where(mask, log_norms, 0.0))
     return g * maskf, q * maskf[:, None], params.initial_probs * maskf[0], ll
 
 

@@ -43,16 +43,19 @@ from jax import lax
 
 from switchssm import _validation as V
 from switchssm import scan as _scan
+from switchssm.inference import _logspace
 from switchssm.inference import _parallel
 from switchssm.inference import _scaled
-from switchssm.inference._emissions import log_evidence
 from switchssm.inference._emissions import log_switch_probs
+from switchssm.inference._emissions import normalized_log_evidence
 from switchssm.inference._emissions import validate_inputs
+from switchssm.inference._recursions import first_impossible_step
 from switchssm.inference._recursions import forward_log
 from switchssm.inference._recursions import log_filter
 from switchssm.inference._recursions import log_smoother
-from switchssm.inference._recursions import lse
 from switchssm.inference._recursions import smoothed_joint_log
+from switchssm.inference._recursions import total
+from switchssm.models.params import CategoricalEmission
 from switchssm.models.params import SwitchingParams
 from switchssm.types import Array
 from switchssm.types import Float
@@ -102,20 +105,33 @@ def gated_gate_and_candidate(params: SwitchingParams, y, u=None):
         g_t = \\sigma\\big(\\operatorname{logit}\\rho + \\log N(u_t|m_1) - \\log N(u_t|m_0)\\big),
         \\quad q_t = \\operatorname{softmax}(\\log\\pi + l_t),
 
-    and :math:`\\log c_t = \\log \\bar P(y_t) + \\log((1-\\rho)N(u_t|m_0) + \\rho N(u_t|m_1))`.
+    and :math:`\\log c_t = \\log \\bar P(y_t) + \\log((1-\\rho)N(u_t|m_0) + \\rho N(u_t|m_1))`,
+    both sums taken by :func:`~switchssm.inference._logspace.log_mix` (finite derivatives
+    where :math:`\\pi`, the emission probabilities or :math:`\\rho` are 0 or 1).
     """
-    y = params.emission.prepare(y)
-    log_pi = jnp.log(params.initial_probs)
-    log_q = log_pi + params.emission.log_prob(y)
-    log_bg = lse(log_q, axis=-1)
-    q = jnp.exp(log_q - log_bg[:, None])
-    log_w = log_switch_probs(params)[None, :]
-    if params.cue is not None:
-        log_w = log_w + params.cue.log_prob(u)
-    log_w = jnp.broadcast_to(log_w, (q.shape[0], 2))
-    log_z = jnp.logaddexp(log_w[:, 0], log_w[:, 1])
-    g = jnp.exp(log_w[:, 1] - log_z)
-    return g, q, log_bg + log_z
+    em = params.emission
+    pi = params.initial_probs
+    if isinstance(em, CategoricalEmission):
+        rows = _logspace.padded_table(em)[_logspace.symbol_index(em, y)]  # (T, K)
+        log_bg = _logspace.log_mix(pi, rows, False)
+        log_rows = jnp.log(rows)
+        shift = 0.0
+    else:
+        # shifted by its per-step maximum, so the differences stay exact (as in
+        # _emissions.normalized_log_evidence)
+        log_rows = em.log_prob(em.prepare(y))
+        m = _logspace.step_max(log_rows)
+        log_rows, shift = log_rows - m, m[:, 0]
+        log_bg = _logspace.log_mix(pi, log_rows, True)
+    q = jnp.exp(jnp.log(pi) + log_rows - log_bg[:, None])
+    rho = params.switch_prob
+    T = q.shape[0]
+    lc = jnp.zeros((T, 2), q.dtype) if params.cue is None else params.cue.log_prob(u)
+    mc = _logspace.step_max(lc)
+    lc = lc - mc
+    log_z = _logspace.log_mix(jnp.stack([1.0 - rho, rho]), lc, True)
+    g = jnp.exp(jnp.log(rho) + lc[:, 1] - log_z)
+    return g, q, log_bg + log_z + shift + mc[:, 0]
 
 
 def _gated_filter(params, y, u, mode):
@@ -123,7 +139,7 @@ def _gated_filter(params, y, u, mode):
     p = _scan.diagonal_scan(
         (1.0 - g)[:, None], g[:, None] * q, params.initial_probs.astype(q.dtype), mode=mode
     )
-    return FilterPosterior(jnp.sum(log_norms), p, g)
+    return FilterPosterior(total(log_norms), p, g)
 
 
 # --------------------------------------------------------------------------------------
@@ -131,7 +147,9 @@ def _gated_filter(params, y, u, mode):
 
 
 def _log_args(params, y, u):
-    return jnp.log(params.initial_probs), log_switch_probs(params), log_evidence(params, y, u)
+    """``(log_pi, log_rho2, log_e, shift)``: the recursions' inputs, evidence normalized."""
+    log_e, shift = normalized_log_evidence(params, y, u)
+    return jnp.log(params.initial_probs), log_switch_probs(params), log_e, shift
 
 
 def _scaled_filter(params, y, u):
@@ -159,14 +177,13 @@ def _filter_impl(params, y, u, mode):
         return _gated_filter(params, y, u, "sequential" if mode == "log" else mode)
     if mode == "sequential":
         return FilterPosterior(*_scaled_filter(params, y, u))
-    log_e = log_evidence(params, y, u)
-    log_pi = jnp.log(params.initial_probs)
-    log_rho2 = log_switch_probs(params)
+    log_pi, log_rho2, log_e, shift = _log_args(params, y, u)
     if mode == "parallel":
         log_joint, log_norms = _parallel.forward_log_parallel(log_pi, log_rho2, log_e)
         joint = jnp.exp(log_joint)
-        return FilterPosterior(jnp.sum(log_norms), joint.sum(axis=1), joint[:, 1].sum(-1))
-    return FilterPosterior(*log_filter(log_pi, log_rho2, log_e))
+        ll = total(log_norms) + jnp.sum(shift)
+        return FilterPosterior(ll, joint.sum(axis=1), joint[:, 1].sum(-1))
+    return FilterPosterior(*log_filter(log_pi, log_rho2, log_e, shift))
 
 
 def _smooth_impl(params, y, u, mode):
@@ -175,22 +192,44 @@ def _smooth_impl(params, y, u, mode):
         return SmoothPosterior(*f, f.filtered_s, f.filtered_z)
     if mode == "sequential":
         return SmoothPosterior(*_scaled_smoother(params, y, u))
-    log_e = log_evidence(params, y, u)
-    log_pi = jnp.log(params.initial_probs)
-    log_rho2 = log_switch_probs(params)
+    log_pi, log_rho2, log_e, shift = _log_args(params, y, u)
     if mode == "parallel":
         log_joint, log_norms = _parallel.forward_log_parallel(log_pi, log_rho2, log_e)
         log_filtered_s = jnp.logaddexp(log_joint[:, 0], log_joint[:, 1])
         log_beta = _parallel.backward_log_parallel(log_pi, log_rho2, log_e)
         sm = jnp.exp(smoothed_joint_log(log_pi, log_rho2, log_e, log_filtered_s, log_beta))
         joint = jnp.exp(log_joint)
-        return SmoothPosterior(
-            jnp.sum(log_norms), joint.sum(1), joint[:, 1].sum(-1), sm.sum(1), sm[:, 1].sum(-1)
-        )
-    return SmoothPosterior(*log_smoother(log_pi, log_rho2, log_e))
+        ll = total(log_norms) + jnp.sum(shift)
+        return SmoothPosterior(ll, joint.sum(1), joint[:, 1].sum(-1), sm.sum(1), sm[:, 1].sum(-1))
+    return SmoothPosterior(*log_smoother(log_pi, log_rho2, log_e, shift))
 
 
 _filter_jit = jax.jit(_filter_impl, static_argnames="mode")
+_log_norms_jit = jax.jit(
+    lambda params, y, u: (
+        gated_gate_and_candidate(params, y, u)[2]
+        if params.gated
+        else forward_log(*_log_args(params, y, u)[:3])[1]
+    )
+)
+
+
+def _check_possible(params, y, u, log_likelihood) -> None:
+    """ValueError naming the first step of probability 0 if the log-likelihood is -inf
+    (concrete inputs; under ``jit`` the -inf and NaN posteriors are returned as they are)."""
+    if not V.is_concrete(log_likelihood) or float(log_likelihood) != -np.inf:
+        return
+    t = first_impossible_step(_log_norms_jit(params, y, u))
+    where = "" if t is None else f": step {t} (y[{t}] = {np.asarray(y)[t].tolist()})"
+    raise ValueError(
+        f"the observations are impossible under `params`{where} has probability 0 given the "
+        "steps before it, so the log-likelihood is -inf and the posteriors from that step "
+        "on are undefined (log_likelihood returns -inf; a fitted emission with zero "
+        "probabilities forbids symbols never seen in training, see fit_em's "
+        "`emission_pseudocount`)"
+    )
+
+
 _smooth_jit = jax.jit(_smooth_impl, static_argnames="mode")
 
 
@@ -228,8 +267,10 @@ def filter(params: SwitchingParams, y, u=None, *, mode: str | None = None) -> Fi
         >>> post.filtered_s.shape
         (50, 2)
     """
-    validate_inputs(params, y, u)
-    return _filter_jit(params, y, u, mode=_scan.resolve_mode(mode, _MODES))
+    y, u = validate_inputs(params, y, u)
+    post = _filter_jit(params, y, u, mode=_scan.resolve_mode(mode, _MODES))
+    _check_possible(params, y, u, post.log_likelihood)
+    return post
 
 
 def smooth(params: SwitchingParams, y, u=None, *, mode: str | None = None) -> SmoothPosterior:
@@ -264,12 +305,15 @@ def smooth(params: SwitchingParams, y, u=None, *, mode: str | None = None) -> Sm
         >>> smooth(params, y).smoothed_z.shape
         (50,)
     """
-    validate_inputs(params, y, u)
-    return _smooth_jit(params, y, u, mode=_scan.resolve_mode(mode, _MODES))
+    y, u = validate_inputs(params, y, u)
+    post = _smooth_jit(params, y, u, mode=_scan.resolve_mode(mode, _MODES))
+    _check_possible(params, y, u, post.log_likelihood)
+    return post
 
 
-def _log_space_ll(params, y, u):
-    return log_filter(*_log_args(params, y, u))[0]
+def _log_space_ll(params, y, u, parallel=False):
+    """Log-space log-likelihood with probability-space derivatives (:mod:`._logspace`)."""
+    return _logspace.log_likelihood(_logspace.factors(params, y, u), parallel)
 
 
 def _float_or_none(x):
@@ -337,13 +381,16 @@ def log_likelihood(
     ``mode="sequential"`` (the default on CPU): the probability-space forward pass, and a
     gradient computed by forward-backward (a custom VJP, :mod:`._scaled`): one forward and
     one backward scan, about half the cost of reverse mode through the scan; reverse-mode
-    only (``jax.grad``, ``jax.vjp``). ``mode="log"``: the log-space recursion differentiated
-    by JAX itself, so forward mode (``jax.jvp``, ``jax.hessian``) works too.
-    ``mode="parallel"``: the associative-scan filter. The gated model always uses its closed
-    form (no scan).
+    only (``jax.grad``, ``jax.vjp``). ``mode="log"``: the log-space recursion, and
+    ``mode="parallel"``: the associative-scan filter, both with a derivative taken in
+    probability space (:mod:`._logspace`, a custom JVP), so forward mode (``jax.jvp``,
+    ``jax.hessian``) works too. The gated model always uses its closed form (no scan).
 
-    Unlike :func:`filter` this never validates, so it can be called on tracers inside
-    ``jit``/``grad``; validate once with ``filter`` or ``validate_inputs`` at the boundary.
+    Every mode gives -inf for an impossible sequence (a step of probability 0) and finite
+    one-sided derivatives where ``pi``, the emission probabilities or ``rho`` are 0 or 1.
+    Concrete ``y`` and ``u`` are validated (a ``ValueError`` naming the argument); traced
+    ones cannot be, and an out-of-range symbol then gives NaN, never a plausible number
+    (``docs/numerics.md``, "Validation under jit").
 
     For many gradient evaluations on short sequences, keep them inside one jitted loop
     (``lax.scan`` over optimizer steps, as :func:`~switchssm.fit.fit_mle` does): on
@@ -351,20 +398,18 @@ def log_likelihood(
     the cost at K = 4, T = 10^3 (``benchmarks/README.md``).
     """
     mode = _scan.resolve_mode(mode, _MODES)
+    y, u = validate_inputs(params, y, u)
     if params.gated:
         _, _, log_norms = gated_gate_and_candidate(params, y, u)
-        return jnp.sum(log_norms)
-    if mode == "log":
-        return _log_space_ll(params, y, u)
-    if mode == "parallel":
-        return _filter_impl(params, y, u, "parallel").log_likelihood
-    return _always_ll(params, y, u)
+        return total(log_norms)
+    if mode == "sequential":
+        return _always_ll(params, y, u)
+    return _log_space_ll(params, y, u, parallel=mode == "parallel")
 
 
 def _sample_impl(key, params, y, u, num_samples):
-    log_e = log_evidence(params, y, u)
-    log_pi = jnp.log(params.initial_probs)
-    log_joint, _ = forward_log(log_pi, log_switch_probs(params), log_e)
+    log_pi, log_rho2, log_e, shift = _log_args(params, y, u)
+    log_joint, log_norms = forward_log(log_pi, log_rho2, log_e)
     T, _, K = log_joint.shape
     states = jnp.arange(K)
 
@@ -385,7 +430,8 @@ def _sample_impl(key, params, y, u, num_samples):
         _, (z, s) = lax.scan(step, (sT, zT), (log_joint[:-1], keys[:-1]), reverse=True)
         return jnp.append(s, sT), jnp.append(z, zT)
 
-    return jax.vmap(one)(jax.random.split(key, num_samples))
+    s, z = jax.vmap(one)(jax.random.split(key, num_samples))
+    return s, z, total(log_norms) + jnp.sum(shift)
 
 
 _sample_jit = jax.jit(_sample_impl, static_argnames="num_samples")
@@ -409,6 +455,9 @@ def posterior_sample(
     Returns:
         ``(s, z)``, each ``(num_samples, T)`` integer arrays.
     """
-    validate_inputs(params, y, u)
+    y, u = validate_inputs(params, y, u)
+    key = V.as_key(key)
     num_samples = V.check_int(num_samples, "num_samples")
-    return _sample_jit(key, params, y, u, num_samples=num_samples)
+    s, z, ll = _sample_jit(key, params, y, u, num_samples=num_samples)
+    _check_possible(params, y, u, ll)
+    return s, z

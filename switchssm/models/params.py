@@ -61,8 +61,19 @@ class CategoricalEmission:
         return self.probs.shape[1]
 
     def log_prob(self, y) -> Float[Array, "T K"]:
-        """``log P(y_t | s_t = k)`` for every step and state."""
-        return jnp.log(self.probs).T[jnp.asarray(y, dtype=jnp.int32)]
+        """``log P(y_t | s_t = k)`` for every step and state (NaN rows for symbols outside
+        ``0..V-1`` or non-integral: what traced, unvalidated input gives)."""
+        yi = jnp.asarray(y, dtype=jnp.int32)
+        lp = jnp.log(self.probs).T[jnp.clip(yi, 0, self.num_symbols - 1)]
+        return jnp.where(self.valid_symbols(y)[:, None], lp, jnp.nan)
+
+    def valid_symbols(self, y):
+        """``(T,)`` bool: ``y_t`` is an integer in ``0..V-1`` (works on traced input)."""
+        y = jnp.asarray(y)
+        ok = (y >= 0) & (y < self.num_symbols)
+        if jnp.issubdtype(y.dtype, jnp.floating):
+            ok = ok & (y == jnp.round(y))
+        return ok
 
     def sample(self, key, s) -> Array:
         """Draw ``y_t ~ P(y | s_t)`` for an integer array of states ``s``."""
@@ -134,6 +145,9 @@ class GaussianEmission:
         if np.shape(y)[1] != self.dim:
             raise ValueError(f"`{name}` must have shape (T, {self.dim}), got {np.shape(y)}")
         V.check_finite(y, name)
+        if V.is_concrete(self.cov) and V.is_concrete(self.means):
+            lam = float(np.linalg.eigvalsh(np.asarray(self.cov, np.float64))[0])
+            _check_reach(y, self.means, lam, name, self.means.dtype)
 
     def prepare(self, y):
         return V.as_float(y, "y")
@@ -195,6 +209,9 @@ class GaussianCue:
         else:
             V.check_shape(u, name, (T, self.dim), "(one cue vector per time step)")
         V.check_finite(u, name)
+        if V.is_concrete(self.scale) and V.is_concrete(self.means):
+            lam = float(np.min(np.asarray(self.scale, np.float64))) ** 2
+            _check_reach(u, self.means, lam, name, self.means.dtype)
 
     @property
     def separation(self) -> Array:
@@ -204,6 +221,21 @@ class GaussianCue:
 
 
 Emission = CategoricalEmission | GaussianEmission
+
+
+def _check_reach(x, means, variance: float, name: str, dtype) -> None:
+    """ValueError if a squared distance from ``x`` to a mean, in units of the smallest
+    variance, could overflow ``dtype`` (float32 overflows at about 3e38: ``y = 1e20`` with
+    unit variance would give an infinite log density, read as "impossible")."""
+    largest = float(np.max(np.abs(np.asarray(x, np.float64)), initial=0.0))
+    reach = largest + float(np.max(np.abs(np.asarray(means, np.float64))))
+    bound = float(np.finfo(dtype).max) / (4.0 * max(1, np.size(means)))
+    if variance > 0 and reach**2 / variance > bound:
+        raise ValueError(
+            f"`{name}` holds values up to {largest:.3g}, too far from the means for "
+            f"{np.dtype(dtype)} arithmetic (the squared distance over the variance overflows): "
+            "rescale the data or use float64 (jax.config.update('jax_enable_x64', True))"
+        )
 
 
 def check_structure(params, emissions: tuple | None = None) -> None:
