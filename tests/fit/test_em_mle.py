@@ -20,6 +20,7 @@ from switchssm.fit import fit_em
 from switchssm.fit import fit_mle
 from switchssm.inference import batch_log_likelihood
 from switchssm.inference import log_likelihood
+from switchssm.inference import smooth
 from switchssm.inference._recursions import forward_log
 from switchssm.inference.batch import log_likelihoods
 from switchssm.inference.batch import sequences_for
@@ -51,6 +52,11 @@ GAUSS_LENGTHS = [1600, 1400, 1000]
 GAUSS_PRIOR = Prior(initial_concentration=2.0, switch_beta=(2.0, 5.0))
 # prior=None in EM and MLE: maximum likelihood, a flat conjugate part
 FLAT = Prior(initial_concentration=1.0, emission_concentration=1.0, switch_beta=(1.0, 1.0))
+# fit_em's default floor on categorical emissions: emission_pseudocount=1e-3 is the MAP under a
+# Dirichlet(1 + 1e-3) factor on each row of B (the docstring), so its objective is this one.
+EM_FLOOR = 1e-3
+CAT_EM_PRIOR = Prior(initial_concentration=1.0, emission_concentration=1.0 + EM_FLOOR,
+                     switch_beta=(1.0, 1.0))  # fmt: skip
 
 _ll_jit = jax.jit(log_likelihood)
 
@@ -264,7 +270,8 @@ def _check_em_fit(fit, ys, us, prior):
 
 def test_em_categorical_monotone_and_stationary(cat_fit):
     ys, us, em, _ = cat_fit
-    _check_em_fit(em, ys, us, FLAT)
+    assert em.metadata["emission_pseudocount"] == EM_FLOOR
+    _check_em_fit(em, ys, us, CAT_EM_PRIOR)
 
 
 def test_em_gaussian_gated_map_monotone_and_stationary(gauss_fit):
@@ -290,7 +297,8 @@ def test_convergence_flags_init_and_progress(cat_fit, capsys):
     assert "fit_em" in capsys.readouterr().err
     assert not np.any(short.converged) and short.history.shape == (3, 3)
     true_ll = float(np.sum(batch_log_likelihood(CAT, ys, us)))
-    np.testing.assert_allclose(short.history[0, 0], true_ll, rtol=1e-12)
+    floor = EM_FLOOR * np.sum(np.log(B_TRUE))  # the default pseudo-count's log-prior term
+    np.testing.assert_allclose(short.history[0, 0], true_ll + floor, rtol=1e-12)
     fit_em(ys, us, init=CAT, num_restarts=3, num_iters=1, key=jax.random.PRNGKey(1),
            progress=False)  # fmt: skip
     assert capsys.readouterr().err == ""
@@ -458,6 +466,31 @@ def test_bad_input_other_entry_points():
         batch_log_likelihood("params", y)
     with pytest.raises(ValueError, match="y\\[0\\]"):
         batch_log_likelihood(CAT, [np.array([0, 4])], [np.zeros(2)])
+
+
+def test_em_keeps_unseen_symbols_possible_by_default():
+    """A symbol absent from the training data (1 in a sequence of 0s and 2s): by default the
+    M-step's pseudo-count keeps B[:, 1] positive, so a sequence holding it has a finite
+    log-likelihood, equal to brute-force enumeration; ``emission_pseudocount=0`` is the plain
+    maximum likelihood, whose B[:, 1] is exactly zero."""
+    y = np.random.default_rng(0).choice([0, 2], 300)
+    for num_symbols in (3, None):  # V given, and inferred as max(y) + 1 = 3
+        fit = fit_em(y, num_states=2, num_symbols=num_symbols, num_restarts=2, num_iters=30,
+                     key=0, progress=False)  # fmt: skip
+        B = np.asarray(fit.params.emission.probs)
+        assert B.shape == (2, 3) and np.all(B[:, 1] > 0), B
+        test = np.array([0, 2, 1])
+        ll = float(smooth(fit.params, test).log_likelihood)
+        ref = float(brute_force(fit.params, test)["log_likelihood"])
+        assert np.isfinite(ll)
+        np.testing.assert_allclose(ll, ref, rtol=1e-10)
+    # The floor is what keeps it positive: the MLE drives B[:, 1] to 0.
+    mle = fit_em(y, num_states=2, num_symbols=3, num_restarts=2, num_iters=30, key=0,
+                 emission_pseudocount=0.0, progress=False)  # fmt: skip
+    assert np.all(np.asarray(mle.params.emission.probs)[:, 1] == 0)
+    assert mle.metadata["emission_pseudocount"] == 0.0
+    with pytest.raises(ValueError, match="emission_pseudocount"):
+        fit_em(y, num_states=2, key=0, emission_pseudocount=-1.0, progress=False)
 
 
 def test_fits_switch_to_log_space_when_the_kernel_underflows():
