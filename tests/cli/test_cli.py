@@ -316,3 +316,33 @@ def test_user_errors_exit_2_with_one_line(tmp_path, tiny_csv, capsys):
         rc = main(["fit", str(path), "--num-states", "2", "--out", str(out), "--quiet"])
         err = capsys.readouterr().err
         assert rc == 2 and "--out" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("num_timesteps", [1000, 120])
+def test_fit_and_compare_on_one_sequence(tmp_path, num_timesteps, capsys):
+    """The README's `obs.csv` case: one sequence, no `sequence` column. `compare` trains and
+    holds out the cell on windows cut from it (1000 steps: five windows of 200; 120 steps:
+    one window of 200 is too few, halved to two of 60)."""
+    ((y, _u, _s, _z),) = sample_dataset(jax.random.PRNGKey(7), demo_params(), [num_timesteps])
+    y = np.asarray(y)
+    path = tmp_path / "obs.csv"
+    path.write_text("y\n" + "\n".join(str(int(a)) for a in y) + "\n")
+    fit_out, cmp_out = tmp_path / "fit", tmp_path / "cmp"
+    assert main(["fit", str(path), "--num-states", "2", "--iters", "3", "--restarts", "1",
+                 "--out", str(fit_out), "--quiet"]) == 0  # fmt: skip
+    rc = main(["compare", str(path), "--fit", str(fit_out / "fit.npz"), "--train-steps", "5",
+               "--out", str(cmp_out), "--quiet"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    res = json.loads((cmp_out / "compare.json").read_text())
+    assert res["num_sequences"] == 1 and res["lengths"] == [num_timesteps]
+    # the windows, recomputed from the rule in the README
+    window = 200 if num_timesteps >= 400 else num_timesteps // 2
+    assert res["training_windows"] == num_timesteps // window
+    held = res["heldout_windows"]
+    assert 1 <= len(held) < res["training_windows"]
+    for i, a, b in held:
+        assert i == 0 and a % window == 0 and b == a + window <= num_timesteps
+    fit = load_fit(fit_out / "fit.npz")
+    ll = float(smooth(fit.params, y).log_likelihood)
+    assert res["exact_log_likelihood"] == pytest.approx(ll, rel=1e-9)
