@@ -306,6 +306,7 @@ def fit_em(
     data, spec = prepare(
         y, u, num_states=num_states, emission=emission, gated=gated, cue=cue,
         lengths=lengths, num_symbols=num_symbols, init=init, num_restarts=num_restarts,
+        point_estimate=True,
     )  # fmt: skip
     pseudocount = V.check_float(emission_pseudocount, "emission_pseudocount", low=0)
     prior_eff = map_prior(prior, spec.emission)

@@ -150,7 +150,12 @@ def test_mle_with_no_steps_returns_its_start():
     unchanged (the bijection round trip), and the reported objective is its likelihood."""
     for params, y, u in (
         (CAT, np.array([0, 1, 3, 3, 2]), np.linspace(-1, 2, 5)),
-        (GAUSS_GATED, np.linspace(-1, 1, 10).reshape(5, 2), np.zeros((5, 2))),
+        # (data in general position: a line or a constant cue is refused as degenerate)
+        (
+            GAUSS_GATED,
+            np.random.default_rng(0).normal(size=(5, 2)),
+            np.random.default_rng(1).normal(size=(5, 2)),
+        ),  # fmt: skip
     ):
         fit = fit_mle(y, u, init=params, num_restarts=1, num_steps=0, num_lbfgs_steps=0,
                       progress=False)  # fmt: skip
@@ -434,7 +439,9 @@ def _bad_calls():
         ("prior", lambda f: f(y, prior={"initial_concentration": 2.0}, **base)),
         (
             "prior.emission",
-            lambda f: f([np.zeros((3, 1))], emission="gaussian", prior=Prior(1.0, 2.0), **base),
+            lambda f: f(
+                [np.arange(4.0)[:, None]], emission="gaussian", prior=Prior(1.0, 2.0), **base
+            ),
         ),  # fmt: skip
         ("init", lambda f: f(y, init="params", **base)),
         ("num_states", lambda f: f(y, init=CAT, num_states=2, key=k, progress=False)),
@@ -509,3 +516,59 @@ def test_fits_switch_to_log_space_when_the_kernel_underflows():
     mle = fit_mle(y, emission="gaussian", init=init.replace(switch_prob=1e-300), num_restarts=1,
                   num_steps=3, num_lbfgs_steps=0, progress=False)  # fmt: skip
     assert np.all(np.isfinite(mle.history))
+
+
+def test_em_on_tiny_scale_data_is_scale_equivariant_and_saves(tmp_path):
+    """Data with standard deviation about 1e-7: EM is equivariant under y -> c y (means scale
+    by c, the covariance by c^2, pi and rho unchanged), so the fit of c y from the scaled
+    start equals the scaled fit of y; its covariance (about 1e-14) is a valid one and the fit
+    survives save_fit / load_fit exactly."""
+    from switchssm.io import load_fit
+    from switchssm.io import save_fit
+
+    y, _, _, _ = sample(jax.random.PRNGKey(11), GAUSS_GATED.replace(cue=None), 300)
+    y = np.asarray(y)
+    means = np.array([[-1.0, 0.0], [1.0, 0.5]])
+    start = SwitchingParams(np.array([0.5, 0.5]), 0.2, GaussianEmission(means, np.eye(2)))
+    c = 1e-7
+    start_c = start.replace(emission=GaussianEmission(c * start.emission.means, c**2 * np.eye(2)))
+    kw = dict(emission="gaussian", num_restarts=1, num_iters=20, tol=0.0, progress=False)
+    ref = fit_em(y, init=start, **kw)
+    tiny = fit_em(c * y, init=start_c, **kw)
+    got, want = tiny.params.emission, ref.params.emission
+    np.testing.assert_allclose(got.means, c * np.asarray(want.means), rtol=1e-8, atol=1e-20)
+    np.testing.assert_allclose(got.cov, c**2 * np.asarray(want.cov), rtol=1e-8)
+    np.testing.assert_allclose(tiny.params.initial_probs, ref.params.initial_probs, rtol=1e-8)
+    # the log-density shifts by -D log c per step: log-likelihoods differ by -n D log c
+    shift = -300 * 2 * np.log(c)
+    np.testing.assert_allclose(tiny.log_likelihood, ref.log_likelihood + shift, rtol=1e-10)
+    path = tmp_path / "fit.npz"
+    save_fit(path, tiny)
+    back = load_fit(path)
+    assert np.asarray(back.params.emission.cov).tobytes() == np.asarray(got.cov).tobytes()
+
+
+@pytest.mark.parametrize("fit", [fit_em, fit_mle], ids=["em", "mle"])
+def test_degenerate_data_stop_with_a_message_naming_the_problem(fit):
+    """Data whose maximum-likelihood covariance or cue scale is 0 (a constant series, a single
+    point, no more distinct values than states, a constant cue, points on a line) stop before
+    fitting with a ValueError naming the data, not a FloatingPointError or a message about an
+    `emission.cov` the user never passed."""
+    base = dict(num_states=2, key=0, progress=False)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=50)
+    cases = [
+        (np.full((40, 1), 3.0), {}, "`y` is constant"),
+        (np.array([[1.5]]), {}, "`y` holds 1 step"),
+        (np.array([[0.0], [1.0]] * 20), {}, "`y` holds only 2 distinct values"),
+        (np.stack([x, np.full(50, 2.0)], 1), {}, r"`y` \(dimension 1\) is constant"),
+        (np.stack([x, 2 * x + 1], 1), {}, "lower-dimensional subspace"),
+    ]
+    for y, extra, msg in cases:
+        with pytest.raises(ValueError, match=msg):
+            fit(y, emission="gaussian", **base, **extra)
+    with pytest.raises(ValueError, match="`u` is constant"):
+        fit(np.array([0, 1, 1, 0, 1]), np.zeros(5), **base)
+    # the data's scale is not the problem: std 1e-7 passes the checks
+    short = {"num_iters": 1} if fit is fit_em else {"num_steps": 1, "num_lbfgs_steps": 0}
+    fit(1e-7 * x[:, None], emission="gaussian", num_restarts=1, **base, **short)
