@@ -408,3 +408,40 @@ def test_csv_symbols_written_as_integral_floats_and_a_sparse_alphabet(tmp_path, 
     sparse.write_text("y\n" + "\n".join(str(a) for a in [*y, 1000000]) + "\n")
     with pytest.warns(LargeAlphabetWarning, match="1000001 symbols but only 4"):
         assert main([*fit, str(sparse), "--out", str(tmp_path / "g")]) == 0
+
+
+def test_fit_report_folder_is_one_unit(tmp_path, capsys, monkeypatch):
+    """Two `fit` runs on one --out: fit.npz and fit.json always come from the same run (the
+    second replaces the folder whole), and a run killed between the two writes leaves the
+    previous report as it was. Every output file is mode 0644."""
+    out = tmp_path / "fit"
+    fit = ["fit", "--num-states", "2", "--iters", "2", "--restarts", "1", "--quiet"]
+    files = []
+    for i, y in enumerate(([0, 1, 1, 0, 2, 1], [2, 2, 0, 1, 0, 0, 1, 2, 2])):
+        files.append(tmp_path / f"d{i}.csv")
+        files[-1].write_text("y\n" + "\n".join(map(str, y)) + "\n")
+        assert main([*fit, str(files[-1]), "--out", str(out)]) == 0
+
+        def same_run(y=y):
+            summary = json.loads((out / "fit.json").read_text())
+            saved = load_fit(out / "fit.npz")
+            assert summary["log_likelihood"] == pytest.approx(saved.log_likelihood, rel=1e-12)
+            ll = float(np.sum(np.asarray(batch_log_likelihood(saved.params, [np.array(y)]))))
+            assert saved.log_likelihood == pytest.approx(ll, rel=1e-9)
+
+        same_run()
+    for p in out.iterdir():
+        assert oct(p.stat().st_mode & 0o777) == "0o644", p.name
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def killed(folder, obs, fit_result, **kw):
+        from switchssm.io import save_fit
+
+        save_fit(folder.file("fit.npz"), fit_result)
+        raise OSError("killed between fit.npz and fit.json")
+
+    monkeypatch.setattr("switchssm.pipelines.write_fit_report", killed)
+    assert main([*fit, str(files[0]), "--out", str(out)]) == 2
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    same_run()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d0.csv", "d1.csv", "fit"]
