@@ -572,3 +572,13 @@ def test_degenerate_data_stop_with_a_message_naming_the_problem(fit):
     # the data's scale is not the problem: std 1e-7 passes the checks
     short = {"num_iters": 1} if fit is fit_em else {"num_steps": 1, "num_lbfgs_steps": 0}
     fit(1e-7 * x[:, None], emission="gaussian", num_restarts=1, **base, **short)
+
+
+def test_em_accepts_an_integer_seed():
+    """key=0 is jax.random.PRNGKey(0): the same restarts, the same fit."""
+    y = np.random.default_rng(2).integers(0, 3, 60)
+    kw = dict(num_states=2, num_restarts=2, num_iters=3, progress=False)
+    a, b = fit_em(y, key=0, **kw), fit_em(y, key=jax.random.PRNGKey(0), **kw)
+    np.testing.assert_array_equal(a.history, b.history)
+    with pytest.raises(ValueError, match="`key`"):
+        fit_em(y, key="seed", **kw)
