@@ -102,8 +102,15 @@ def check_positive(x, name: str) -> None:
         raise ValueError(f"`{name}` must be strictly positive, found min {a.min():.3g}")
 
 
+#: The largest condition number ``max eig / min eig`` a covariance may have (relative, so a
+#: covariance's scale never matters: ``1e-12 * I`` is as good as ``I``). Beyond it float64
+#: Cholesky factors and log-determinants lose most of their digits.
+MAX_CONDITION = 1e12
+
+
 def check_covariance(S, name: str, dim: int | None = None) -> None:
-    """Symmetric positive definite matrix (shape ``(dim, dim)`` if given)."""
+    """Symmetric positive definite matrix (shape ``(dim, dim)`` if given) whose condition
+    number is at most :data:`MAX_CONDITION` (a relative test: any positive scale passes)."""
     if not is_concrete(S):
         return
     a = np.asarray(S, dtype=np.float64)
@@ -112,13 +119,15 @@ def check_covariance(S, name: str, dim: int | None = None) -> None:
         d = dim if dim is not None else "D"
         raise ValueError(f"`{name}` must be a ({d}, {d}) covariance matrix, got shape {a.shape}")
     check_finite(a, name)
-    if not np.allclose(a, a.T, atol=1e-8 * max(1.0, np.abs(a).max())):
+    if not np.allclose(a, a.T, rtol=0, atol=1e-8 * np.abs(a).max()):  # relative too
         raise ValueError(f"`{name}` must be symmetric")
     eig = np.linalg.eigvalsh(a)
-    if eig.min() <= 1e-12 * max(1.0, eig.max()):
+    if eig.min() <= 0 or eig.max() > MAX_CONDITION * eig.min():
+        cond = "" if eig.min() <= 0 else f", condition number {eig.max() / eig.min():.3g}"
         raise ValueError(
-            f"`{name}` must be positive definite (smallest eigenvalue {eig.min():.3g}); "
-            "it is singular or has negative variance"
+            f"`{name}` must be positive definite with condition number at most "
+            f"{MAX_CONDITION:.0e} (eigenvalues in [{eig.min():.3g}, {eig.max():.3g}]{cond}); "
+            "it is singular, nearly singular or has negative variance"
         )
 
 

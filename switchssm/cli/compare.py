@@ -40,7 +40,11 @@ def add_parser(sub) -> None:
     )
     add_int(c, "--train-steps", 400, 1, "training steps")
     add_int(c, "--hidden-dim", 8, 1, "cell width")
-    add_int(c, "--window", 200, 2, "training windows of at most this many steps")
+    add_int(
+        c, "--window", 200, 2,
+        "the cell trains and is held out on windows of at most this many steps, cut from "
+        "every sequence (a single sequence works: the window is halved until there are 2)",
+    )  # fmt: skip
     add_common(c, out="switchssm-compare")
     c.set_defaults(func=run)
 

@@ -24,7 +24,9 @@ Two formats, chosen by the file extension (case-insensitive):
 
       Other columns, empty cells, text in ``y``/``u``, NaN and infinities are errors
       (switchssm does not treat NaN as missing data). A column whose every value is written
-      as an integer (``3``, ``-1``) is read as int64 (categorical symbols); otherwise float64.
+      as an integer (``3``, ``-1``) is read as int64 (categorical symbols); otherwise float64
+      (an integer beyond the int64 range included). Numbers are written with ASCII digits,
+      without ``_`` separators (``'1_0'`` and other scripts' digits are errors).
     - ``s`` holds state ids ``0, 1, ..., K-1`` (the model's ``K`` is not known here, so only
       ``>= 0`` is checked), one per row, each written as an integer (``2``, not ``2.0``);
       it is read as int64. The ids are labels of the true latent: a model fitted to ``y``
@@ -58,6 +60,13 @@ __all__ = ["SequenceData", "read_dataset", "read_sequences"]
 SUPPORTED_SUFFIXES = (".csv", ".npy")
 _RESERVED = ("y", "u", "s", "sequence")
 _STATE_ID = re.compile(r"[+-]?[0-9]+")
+# Numbers as written in a CSV file: ASCII digits only (Python's int() and float() also take
+# other scripts' digits, '١' for 1, and underscores, '1_0' for 10: refused here).
+_INTEGER = _STATE_ID
+_REAL = re.compile(
+    r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(inf|infinity|nan)", re.IGNORECASE
+)
+_INT64_MAX = np.iinfo(np.int64).max
 
 
 class SequenceData(NamedTuple):
@@ -155,11 +164,7 @@ def read_dataset(path: str | os.PathLike) -> SequenceData:
 
 
 def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return _REAL.fullmatch(text) is not None
 
 
 def _parse_column(cells: list[tuple[int, str]], column: str, path) -> np.ndarray:
@@ -172,20 +177,21 @@ def _parse_column(cells: list[tuple[int, str]], column: str, path) -> np.ndarray
                 path,
                 f"line {line}, column '{column}' is empty (missing values are not supported)",
             )
-        try:
-            v = float(text)
-        except ValueError:
+        if not _REAL.fullmatch(text):
             problem = f"line {line}, column '{column}': {text!r} is not a number"
-            raise _fail(path, problem) from None
+            if not text.isascii() or "_" in text:
+                problem += " (write numbers with ASCII digits 0-9, no '_' separators)"
+            raise _fail(path, problem)
+        v = float(text)
         if not math.isfinite(v):
             raise _fail(
                 path,
                 f"line {line}, column '{column}' is {text!r}: NaN and infinite values are not "
                 "supported; drop or impute missing steps (or split the sequence) first",
             )
-        try:
+        if _INTEGER.fullmatch(text) and abs(int(text)) <= _INT64_MAX:
             values.append(int(text))
-        except ValueError:
+        else:  # a real, or an integer beyond int64 (kept as the float it rounds to)
             all_int = False
             values.append(v)
     if all_int:

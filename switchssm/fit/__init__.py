@@ -9,6 +9,7 @@ posteriors as :class:`BayesFit` (NUTS, SVI), both with ``params``, ``log_likelih
 ``converged`` and ``metadata``.
 """
 
+from switchssm.fit._spec import LargeAlphabetWarning
 from switchssm.fit.bayes import bayesian_switching_model
 from switchssm.fit.bayes import marginal_switching_model
 from switchssm.fit.bayes import site_values
@@ -28,6 +29,7 @@ from switchssm.fit.svi import fit_svi
 __all__ = [
     "BayesFit",
     "FitResult",
+    "LargeAlphabetWarning",
     "Prior",
     "bayesian_switching_model",
     "fit_em",

@@ -36,7 +36,8 @@ def random_params(key, data: Sequences, spec: FitSpec) -> SwitchingParams:
     else:
         obs = np.asarray(data.values)[mask]
         cov = np.atleast_2d(np.cov(obs.T)) if obs.shape[0] > 1 else np.eye(spec.dim)
-        cov = cov + 1e-6 * np.trace(cov) / spec.dim * np.eye(spec.dim) + 1e-12 * np.eye(spec.dim)
+        # relative jitter only (the data were checked nondegenerate: prepare)
+        cov = cov + 1e-6 * np.trace(cov) / spec.dim * np.eye(spec.dim)
         means = obs[rng.choice(obs.shape[0], size=K, replace=obs.shape[0] < K)]
         means = means + 0.1 * rng.normal(size=means.shape) @ np.linalg.cholesky(cov).T
         em = GaussianEmission(means, cov)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -17,6 +18,18 @@ from switchssm.sequences import Sequences
 from switchssm.sequences import as_sequences
 
 EMISSIONS = ("categorical", "gaussian")
+#: An alphabet inferred as ``max(y) + 1`` this large, of which at most 1% occurs, is warned
+#: about (:class:`LargeAlphabetWarning`): most likely one stray value.
+SPARSE_ALPHABET = 10_000
+
+
+class LargeAlphabetWarning(UserWarning):
+    """The categorical alphabet inferred from the data (``V = max(y) + 1``) is large and
+    almost none of it occurs: most likely a stray value (``1000000`` among small symbols)
+    that makes every emission row ``V`` long. Relabel the symbols ``0..V-1`` or pass
+    ``num_symbols`` to silence it."""
+
+
 CUES = (None, False, True, "scalar", "vector")
 
 
@@ -69,9 +82,22 @@ def _check_init(init, num_states, emission, gated, cue, num_symbols):
 
 
 def prepare(
-    y, u, *, num_states, emission, gated, cue, lengths, num_symbols, init=None, num_restarts=1
+    y,
+    u,
+    *,
+    num_states,
+    emission,
+    gated,
+    cue,
+    lengths,
+    num_symbols,
+    init=None,
+    num_restarts=1,
+    point_estimate=False,
 ) -> tuple[Sequences, FitSpec]:
-    """Validate the options and the data (before any jit); returns ``(data, spec)``."""
+    """Validate the options and the data (before any jit); returns ``(data, spec)``.
+    ``point_estimate`` (EM, MLE) also refuses degenerate data (:func:`check_not_degenerate`;
+    the Bayesian fits' priors keep their posteriors proper there)."""
     if y is None:
         raise ValueError("`y` (the observations) is required")
     if init is not None:
@@ -104,6 +130,8 @@ def prepare(
     if categorical:
         V_ = int(np.max(np.asarray(data.values))) + 1 if num_symbols is None else num_symbols
         D = 0
+        if num_symbols is None:
+            _warn_sparse_alphabet(data, V_)
     else:
         V_, D = 0, int(data.values.shape[-1])
         if D < 1:
@@ -119,12 +147,85 @@ def prepare(
             )
     spec = FitSpec(num_states, emission, V_, D, gated, cue_kind, Du)
     check_memory(spec, data, num_restarts)
+    if point_estimate:
+        check_not_degenerate(spec, data)
     if init is not None:
         if emission == "gaussian" and init.emission.dim != D:
             raise ValueError(f"`init` has emission dimension {init.emission.dim} but `y` has {D}")
         if init.cue is not None and init.cue.dim != Du:
             raise ValueError(f"`init.cue` has dimension {init.cue.dim} but `u` has {Du}")
     return data, spec
+
+
+def _warn_sparse_alphabet(data: Sequences, num_symbols: int) -> None:
+    if num_symbols < SPARSE_ALPHABET:
+        return
+    values = np.asarray(data.values)[np.asarray(data.mask)]
+    present = np.unique(values).size
+    if present * 100 <= num_symbols:
+        warnings.warn(
+            f"`y` implies V = max(y) + 1 = {num_symbols} symbols but only {present} distinct "
+            f"symbols occur: every emission row (and the saved fit) will hold {num_symbols} "
+            "probabilities. A stray value? Relabel the symbols 0..V-1, or pass `num_symbols` "
+            "to confirm",
+            LargeAlphabetWarning,
+            stacklevel=4,
+        )
+
+
+def check_not_degenerate(spec: FitSpec, data: Sequences) -> None:
+    """Refuse (ValueError naming ``y`` or ``u``) data whose maximum-likelihood Gaussian
+    covariance or cue scale is singular, before anything is fitted.
+
+    A Gaussian emission needs at least 2 steps, data that are not constant in any
+    dimension, a pooled covariance that passes :func:`switchssm._validation.check_covariance`
+    (points not confined to a lower-dimensional subspace), and in every dimension more
+    distinct values than states (else each state can sit on one value and the likelihood
+    grows without bound as the shared covariance shrinks to 0). The cue likewise needs
+    more than 2 distinct values in every dimension (its two means). The data's scale never
+    matters (a standard deviation of ``1e-7`` is fine).
+    """
+    mask = np.asarray(data.mask)
+    if spec.emission == "gaussian":
+        obs = np.asarray(data.values)[mask]
+        n = obs.shape[0]
+        if n < 2:
+            raise ValueError(
+                f"`y` holds {n} step(s) in all: a Gaussian emission's covariance needs at "
+                "least 2 distinct observations"
+            )
+        _check_spread(obs, "y", spec.num_states, "states", "emission covariance")
+        try:
+            V.check_covariance(np.atleast_2d(np.cov(obs.T)), "y")
+        except ValueError as exc:
+            raise ValueError(
+                "`y`'s points lie in (or very near) a lower-dimensional subspace, so the "
+                f"emission covariance cannot be estimated ({exc}); drop redundant columns"
+            ) from None
+    if spec.cue is not None:
+        obs = np.asarray(data.cue)[mask].reshape(-1, spec.cue_dim)
+        _check_spread(obs, "u", 2, "cue means (z = 0, 1)", "cue scale")
+
+
+def _check_spread(obs: np.ndarray, name: str, k: int, what: str, param: str) -> None:
+    """Every column of ``obs`` holds more than ``k`` distinct values (else the fitted
+    ``param`` collapses to 0)."""
+    for d in range(obs.shape[1]):
+        distinct = np.unique(obs[:, d]).size
+        if distinct <= k:
+            col = "" if obs.shape[1] == 1 else f" (dimension {d})"
+            kind = "is constant" if distinct == 1 else f"holds only {distinct} distinct values"
+            raise ValueError(
+                f"`{name}`{col} {kind}: with {k} {what} the maximum-likelihood {param} "
+                f"would be 0 (a singular fit); {name} needs more than {k} distinct values"
+                + (
+                    " (drop a constant column)"
+                    if distinct == 1
+                    else " (use fewer states)"
+                    if name == "y"
+                    else ""
+                )
+            )
 
 
 def available_memory() -> int | None:

@@ -40,10 +40,17 @@ MAP: with a :class:`~switchssm.fit.Prior` (Dirichlet :math:`\alpha` on ``pi``, D
 :math:`\beta` on each row of ``B``, :math:`\mathrm{Beta}(a, b)` on ``rho``) each count gets
 its pseudo-count (:math:`\alpha - 1`, :math:`\beta - 1`, :math:`a - 1` and :math:`b - 1`), and
 EM increases the log posterior monotonically.
+
+Floor on categorical emissions: ``emission_pseudocount`` :math:`c` (default ``1e-3``) is added
+to every count of ``B``, the MAP under a :math:`\mathrm{Dirichlet}(\beta + c)` prior on each
+row, so a symbol absent from the training data keeps a small positive probability
+(:math:`B_{kv} \geq c / (n_k + V c)`) instead of an exact zero that makes any sequence
+containing it impossible. ``emission_pseudocount=0`` is the plain maximum likelihood.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 from typing import NamedTuple
 
@@ -212,6 +219,7 @@ def fit_em(
     num_iters: int = 100,
     tol: float = 1e-8,
     prior: Prior | None = None,
+    emission_pseudocount: float = 1e-3,
     key: PRNGKeyArray | None = None,
     init: SwitchingParams | None = None,
     progress: bool = True,
@@ -262,6 +270,14 @@ def fit_em(
         prior: a :class:`~switchssm.fit.Prior` for MAP (its Dirichlet and Beta terms become
             pseudo-counts; the Gaussian and cue hyperparameters act in NUTS/SVI only), or
             ``None`` for maximum likelihood.
+        emission_pseudocount: ``c >= 0`` added to every categorical emission count
+            (default ``1e-3``): the MAP under an extra :math:`\mathrm{Dirichlet}(1 + c)`
+            factor on each row of ``B``, so symbols absent from the data keep a positive
+            probability (about ``c / n_k`` for ``n_k`` expected visits of state ``k``) and a
+            sequence holding them stays possible. ``history`` then includes
+            :math:`c \sum_{kv} \log B_{kv}`. Set it to ``0`` for the plain maximum likelihood
+            (``prior=None``), whose ``B`` has exact zeros for unseen symbols. Ignored for
+            Gaussian emissions.
         key: a ``jax.random`` key or an integer seed for the random restarts (needed unless
             ``init`` covers them all).
         init: starting :class:`~switchssm.models.SwitchingParams` (fixes the structure).
@@ -290,8 +306,14 @@ def fit_em(
     data, spec = prepare(
         y, u, num_states=num_states, emission=emission, gated=gated, cue=cue,
         lengths=lengths, num_symbols=num_symbols, init=init, num_restarts=num_restarts,
+        point_estimate=True,
     )  # fmt: skip
+    pseudocount = V.check_float(emission_pseudocount, "emission_pseudocount", low=0)
     prior_eff = map_prior(prior, spec.emission)
+    if spec.emission == "categorical" and pseudocount > 0:
+        prior_eff = dataclasses.replace(
+            prior_eff, emission_concentration=prior_eff.emission_concentration + pseudocount
+        )
     init = None if init is None else _as_fitted_structure(init)
     params_R = stack(initial_params(key, data, spec, init, num_restarts))
     n = float(data.num_timesteps)
@@ -319,4 +341,8 @@ def fit_em(
     if hist:  # the change made by the last M-step
         conv = relative_change(objs, hist[-1], n) < tol
     conv = conv & np.all(np.isfinite(history), axis=1)
-    return finish("em", metadata_data, spec, prior, params_R, history, conv, lls, objs, tol=tol)
+    pseudocount = pseudocount if spec.emission == "categorical" else 0.0
+    return finish(
+        "em", metadata_data, spec, prior, params_R, history, conv, lls, objs, tol=tol,
+        emission_pseudocount=pseudocount,
+    )  # fmt: skip

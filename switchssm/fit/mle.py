@@ -221,6 +221,7 @@ def fit_mle(
     data, spec = prepare(
         y, u, num_states=num_states, emission=emission, gated=gated, cue=cue,
         lengths=lengths, num_symbols=num_symbols, init=init, num_restarts=num_restarts,
+        point_estimate=True,
     )  # fmt: skip
     prior_eff = map_prior(prior, spec.emission)
     starts = initial_params(key, data, spec, init, num_restarts)

@@ -56,6 +56,12 @@ class ReportFolder:
             raise ValueError(f"--out '{out}': its parent folder '{parent}' does not exist")
         if not os.access(parent, os.W_OK):
             raise ValueError(f"--out '{out}': no permission to write in '{parent}'")
+        try:  # some folders pass os.access but take no new entries (/proc, read-only mounts)
+            os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.check.", dir=parent))
+        except OSError as exc:
+            raise ValueError(
+                f"--out '{out}': cannot write in '{parent}' ({exc.strerror})"
+            ) from None
 
     def __enter__(self) -> ReportFolder:
         self.check()

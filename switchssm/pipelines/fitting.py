@@ -66,7 +66,18 @@ def load_observations(path, emission: str) -> Observations:
     V.check_choice(emission, "emission", ("categorical", "gaussian"))
     data = read_dataset(path)
     if emission == "categorical":
+        ys = []
         for i, y in enumerate(data.y):
+            if y.dtype.kind == "f" and np.all(y == np.round(y)):
+                # integral floats ('1.0') are symbols, as in the library; past 2^53 a float
+                # no longer holds every integer, so such a "symbol" is surely a stray value
+                if np.abs(y).max() > 2**53:
+                    raise ValueError(
+                        f"'{path}': sequence {data.ids[i]!r} holds the value "
+                        f"{np.abs(y).max():.6g}, far too large for a categorical symbol "
+                        "(symbols are 0, 1, ..., V-1)"
+                    )
+                y = y.astype(np.int64)
             if y.dtype.kind != "i":
                 raise ValueError(
                     f"'{path}': categorical observations must be integer symbols 0, 1, ...; "
@@ -78,7 +89,7 @@ def load_observations(path, emission: str) -> Observations:
                     f"'{path}': categorical symbols must be >= 0; sequence {data.ids[i]!r} "
                     f"holds {int(y.min())}"
                 )
-        ys = [y.astype(np.int64) for y in data.y]
+            ys.append(y.astype(np.int64))
     else:
         ys = [y.astype(np.float64)[:, None] for y in data.y]
     return Observations(str(path), ys, data.u, data.ids, data.s)

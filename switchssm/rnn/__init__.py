@@ -114,6 +114,7 @@ from switchssm.rnn.stacking import init_mlp as init_mlp
 from switchssm.rnn.stacking import init_stack as init_stack
 from switchssm.rnn.stacking import mlp as mlp
 from switchssm.rnn.stacking import stack as stack
+from switchssm.rnn.train import TrainingDivergedWarning as TrainingDivergedWarning
 from switchssm.rnn.train import train_cell as train_cell
 from switchssm.rnn.trained import evaluate as evaluate
 from switchssm.rnn.trained import hidden_states as hidden_states

@@ -201,6 +201,8 @@ class TrainResult(NamedTuple):
             ``num_timesteps`` (valid prediction steps) and ``num_sequences``.
         config: :class:`TrainConfig`.
         split: :class:`DataSplit`.
+        diverged: the training diverged (:func:`~switchssm.rnn.train_cell` says when and
+            warns with :class:`~switchssm.rnn.TrainingDivergedWarning`).
     """
 
     params: TrainedCell
@@ -208,6 +210,7 @@ class TrainResult(NamedTuple):
     metrics: dict
     config: TrainConfig
     split: DataSplit
+    diverged: bool = False
 
 
 class GaussianPrediction(NamedTuple):

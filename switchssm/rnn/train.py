@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Sequence
 
 import jax
@@ -71,7 +72,7 @@ from switchssm.types import Array
 from switchssm.types import Float
 from switchssm.types import PRNGKeyArray
 
-__all__ = ["train_cell"]
+__all__ = ["TrainingDivergedWarning", "divergence", "train_cell"]
 
 
 # ---------------------------------------------------------------------------
@@ -92,6 +93,42 @@ __all__ = ["train_cell"]
 # ---------------------------------------------------------------------------
 # training
 # ---------------------------------------------------------------------------
+
+
+#: Divergence thresholds of :func:`train_cell` (see :func:`divergence`).
+DIVERGED_LOSS_FACTOR = 10.0
+DIVERGED_WEIGHT_FACTOR = 1e3
+
+
+class TrainingDivergedWarning(UserWarning):
+    """:func:`train_cell` diverged: the held-out loss rose far above its start (or chance),
+    or the weights blew up, without becoming NaN. Lower ``learning_rate``."""
+
+
+def divergence(config, val_start: float, val_end: float, w_start: float, w_end: float):
+    r"""Why a run diverged, or ``None``.
+
+    Diverged means: the final held-out loss exceeds its reference by more than
+    ``DIVERGED_LOSS_FACTOR`` times the reference's size, the reference being the larger of
+    the loss before training and (cross-entropy) chance, :math:`\log C`; or the largest
+    absolute weight grew by more than ``DIVERGED_WEIGHT_FACTOR`` times (at least 1).
+    """
+    ref = val_start
+    if config.loss == "cross_entropy":
+        ref = max(ref, math.log(config.num_classes))
+    if not math.isfinite(val_end) or val_end > ref + DIVERGED_LOSS_FACTOR * max(abs(ref), 1e-12):
+        return (
+            f"held-out loss {val_end:.4g} against {ref:.4g} before training (or chance), more "
+            f"than {DIVERGED_LOSS_FACTOR:g}x above"
+        )
+    if w_end > DIVERGED_WEIGHT_FACTOR * max(w_start, 1.0):
+        return f"largest weight {w_end:.4g}, {w_end / max(w_start, 1.0):.3g}x its start"
+    return None
+
+
+def _max_abs(tree) -> float:
+    leaves = [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
+    return float(max((np.max(np.abs(x)) for x in leaves if x.size), default=0.0))
 
 
 def train_cell(
@@ -162,6 +199,11 @@ def train_cell(
     Raises:
         ValueError: naming the argument that is malformed.
         FloatingPointError: if the training loss becomes NaN or infinite.
+
+    Warns:
+        TrainingDivergedWarning: the run diverged without NaN (:func:`divergence`: held-out
+            loss far above its start or chance, or exploding weights); the result's
+            ``diverged`` is then True.
 
     Example:
         >>> import jax, numpy as np
@@ -277,6 +319,7 @@ def train_cell(
         return float(s) / float(c)
 
     opt_state = opt.init(params)
+    w_start = _max_abs(params)
     steps, train_hist, val_hist = [0], [math.nan], [val_loss(params)]
     done = 0
     with tqdm(total=num_steps, disable=not progress, desc=f"train {cell}") as bar:
@@ -300,7 +343,14 @@ def train_cell(
             if checkpoint_dir is not None:
                 save_checkpoint(checkpoint_dir, TrainResult(params, history, {}, config, split))
     metrics = metrics_of(config, *evaluate_sums(params, *data_va), len(va))
-    result = TrainResult(params, history, metrics, config, split)
+    why = divergence(config, val_hist[0], val_hist[-1], w_start, _max_abs(params))
+    if why is not None:
+        warnings.warn(
+            f"train_cell({cell!r}) diverged: {why}; lower `learning_rate` (now {learning_rate:g})",
+            TrainingDivergedWarning,
+            stacklevel=2,
+        )
+    result = TrainResult(params, history, metrics, config, split, diverged=why is not None)
     if checkpoint_dir is not None:
         save_checkpoint(checkpoint_dir, result)
     return result

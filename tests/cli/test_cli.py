@@ -10,6 +10,7 @@ from scipy.optimize import linear_sum_assignment
 from switchssm.cli.main import main
 from switchssm.data import sample_dataset
 from switchssm.fit import FitResult
+from switchssm.fit import LargeAlphabetWarning
 from switchssm.inference import batch_log_likelihood
 from switchssm.inference import smooth
 from switchssm.io import load_fit
@@ -316,3 +317,131 @@ def test_user_errors_exit_2_with_one_line(tmp_path, tiny_csv, capsys):
         rc = main(["fit", str(path), "--num-states", "2", "--out", str(out), "--quiet"])
         err = capsys.readouterr().err
         assert rc == 2 and "--out" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("num_timesteps", [1000, 120])
+def test_fit_and_compare_on_one_sequence(tmp_path, num_timesteps, capsys):
+    """The README's `obs.csv` case: one sequence, no `sequence` column. `compare` trains and
+    holds out the cell on windows cut from it (1000 steps: five windows of 200; 120 steps:
+    one window of 200 is too few, halved to two of 60)."""
+    ((y, _u, _s, _z),) = sample_dataset(jax.random.PRNGKey(7), demo_params(), [num_timesteps])
+    y = np.asarray(y)
+    path = tmp_path / "obs.csv"
+    path.write_text("y\n" + "\n".join(str(int(a)) for a in y) + "\n")
+    fit_out, cmp_out = tmp_path / "fit", tmp_path / "cmp"
+    assert main(["fit", str(path), "--num-states", "2", "--iters", "3", "--restarts", "1",
+                 "--out", str(fit_out), "--quiet"]) == 0  # fmt: skip
+    rc = main(["compare", str(path), "--fit", str(fit_out / "fit.npz"), "--train-steps", "5",
+               "--out", str(cmp_out), "--quiet"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    res = json.loads((cmp_out / "compare.json").read_text())
+    assert res["num_sequences"] == 1 and res["lengths"] == [num_timesteps]
+    # the windows, recomputed from the rule in the README
+    window = 200 if num_timesteps >= 400 else num_timesteps // 2
+    assert res["training_windows"] == num_timesteps // window
+    held = res["heldout_windows"]
+    assert 1 <= len(held) < res["training_windows"]
+    for i, a, b in held:
+        assert i == 0 and a % window == 0 and b == a + window <= num_timesteps
+    fit = load_fit(fit_out / "fit.npz")
+    ll = float(smooth(fit.params, y).log_likelihood)
+    assert res["exact_log_likelihood"] == pytest.approx(ll, rel=1e-9)
+
+
+def _one_line_exit_2(capsys, argv, *needles):
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    assert rc == 2, (out, err)
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, (needle, err)
+    return out, err
+
+
+def test_user_caused_failures_exit_2_with_one_line(tmp_path, capsys, monkeypatch):
+    """Bad --out paths (refused before fitting), degenerate data, huge or malformed CSV
+    cells: each exits with status 2 and one line naming the problem."""
+    ok = tmp_path / "ok.csv"
+    ok.write_text("y\n0\n1\n1\n0\n")
+    fit = ["fit", "--num-states", "2", "--iters", "1", "--restarts", "1", "--quiet"]
+    # /proc takes no new folder even where os.access says it is writable (as root)
+    out, _ = _one_line_exit_2(capsys, [*fit, str(ok), "--out", "/proc/switchssm-x"], "--out")
+    assert "[2/3]" not in out  # refused before the fit ran
+    cases = {
+        "single.csv": ("y\n1.5\n", ["--emission", "gaussian"], "`y` holds 1 step"),
+        "const_y.csv": ("y\n2.5\n2.5\n2.5\n", ["--emission", "gaussian"], "`y` is constant"),
+        "const_u.csv": ("y,u\n0,1\n1,1\n0,1\n1,1\n", [], "`u` is constant"),
+        "overflow.csv": ("y\n0\n99999999999999999999\n", [], "far too large"),
+        "arabic.csv": ("y\n0\n\u0661\n1\n", [], "ASCII digits"),
+        "underscore.csv": ("y\n0\n1_0\n1\n", [], "ASCII digits"),
+    }
+    for name, (text, extra, needle) in cases.items():
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        _one_line_exit_2(capsys, [*fit, str(path), *extra, "--out", str(tmp_path / "o")],
+                         str(path), needle)  # fmt: skip
+        assert not (tmp_path / "o").exists()
+    # one stray symbol 10^8: its memory is checked before anything is allocated (the
+    # available memory is set to 1 GiB here, so the check does not depend on the machine)
+    monkeypatch.setattr("switchssm.fit._spec.available_memory", lambda: 2**30)
+    stray = tmp_path / "stray.csv"
+    stray.write_text("y\n0\n1\n100000000\n")
+    with pytest.warns(LargeAlphabetWarning, match="100000001"):
+        _one_line_exit_2(capsys, [*fit, str(stray), "--out", str(tmp_path / "o")], "GiB",
+                         "V = 100000001")  # fmt: skip
+
+
+def test_csv_symbols_written_as_integral_floats_and_a_sparse_alphabet(tmp_path, capsys):
+    """'1.0' is the symbol 1 (as the library accepts integral floats); a stray 10^6 fits but
+    warns that V = 10^6 + 1 symbols are implied while 3 occur."""
+    y = np.array([0, 1, 1, 0, 2, 1, 0, 0])
+    path = tmp_path / "floats.csv"
+    path.write_text("y\n" + "\n".join(f"{a}.0" if i % 2 else str(a) for i, a in enumerate(y)))
+    fit = ["fit", "--num-states", "2", "--iters", "2", "--restarts", "1", "--quiet"]
+    assert main([*fit, str(path), "--out", str(tmp_path / "f")]) == 0
+    res = load_fit(tmp_path / "f" / "fit.npz")
+    assert res.params.emission.num_symbols == 3
+    ll = float(np.sum(np.asarray(batch_log_likelihood(res.params, [y]))))
+    assert res.log_likelihood == pytest.approx(ll, rel=1e-12)
+    sparse = tmp_path / "sparse.csv"
+    sparse.write_text("y\n" + "\n".join(str(a) for a in [*y, 1000000]) + "\n")
+    with pytest.warns(LargeAlphabetWarning, match="1000001 symbols but only 4"):
+        assert main([*fit, str(sparse), "--out", str(tmp_path / "g")]) == 0
+
+
+def test_fit_report_folder_is_one_unit(tmp_path, capsys, monkeypatch):
+    """Two `fit` runs on one --out: fit.npz and fit.json always come from the same run (the
+    second replaces the folder whole), and a run killed between the two writes leaves the
+    previous report as it was. Every output file is mode 0644."""
+    out = tmp_path / "fit"
+    fit = ["fit", "--num-states", "2", "--iters", "2", "--restarts", "1", "--quiet"]
+    files = []
+    for i, y in enumerate(([0, 1, 1, 0, 2, 1], [2, 2, 0, 1, 0, 0, 1, 2, 2])):
+        files.append(tmp_path / f"d{i}.csv")
+        files[-1].write_text("y\n" + "\n".join(map(str, y)) + "\n")
+        assert main([*fit, str(files[-1]), "--out", str(out)]) == 0
+
+        def same_run(y=y):
+            summary = json.loads((out / "fit.json").read_text())
+            saved = load_fit(out / "fit.npz")
+            assert summary["log_likelihood"] == pytest.approx(saved.log_likelihood, rel=1e-12)
+            ll = float(np.sum(np.asarray(batch_log_likelihood(saved.params, [np.array(y)]))))
+            assert saved.log_likelihood == pytest.approx(ll, rel=1e-9)
+
+        same_run()
+    for p in out.iterdir():
+        assert oct(p.stat().st_mode & 0o777) == "0o644", p.name
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def killed(folder, obs, fit_result, **kw):
+        from switchssm.io import save_fit
+
+        save_fit(folder.file("fit.npz"), fit_result)
+        raise OSError("killed between fit.npz and fit.json")
+
+    monkeypatch.setattr("switchssm.pipelines.write_fit_report", killed)
+    assert main([*fit, str(files[0]), "--out", str(out)]) == 2
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    same_run()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d0.csv", "d1.csv", "fit"]

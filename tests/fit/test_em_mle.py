@@ -20,6 +20,7 @@ from switchssm.fit import fit_em
 from switchssm.fit import fit_mle
 from switchssm.inference import batch_log_likelihood
 from switchssm.inference import log_likelihood
+from switchssm.inference import smooth
 from switchssm.inference._recursions import forward_log
 from switchssm.inference.batch import log_likelihoods
 from switchssm.inference.batch import sequences_for
@@ -51,6 +52,11 @@ GAUSS_LENGTHS = [1600, 1400, 1000]
 GAUSS_PRIOR = Prior(initial_concentration=2.0, switch_beta=(2.0, 5.0))
 # prior=None in EM and MLE: maximum likelihood, a flat conjugate part
 FLAT = Prior(initial_concentration=1.0, emission_concentration=1.0, switch_beta=(1.0, 1.0))
+# fit_em's default floor on categorical emissions: emission_pseudocount=1e-3 is the MAP under a
+# Dirichlet(1 + 1e-3) factor on each row of B (the docstring), so its objective is this one.
+EM_FLOOR = 1e-3
+CAT_EM_PRIOR = Prior(initial_concentration=1.0, emission_concentration=1.0 + EM_FLOOR,
+                     switch_beta=(1.0, 1.0))  # fmt: skip
 
 _ll_jit = jax.jit(log_likelihood)
 
@@ -144,7 +150,12 @@ def test_mle_with_no_steps_returns_its_start():
     unchanged (the bijection round trip), and the reported objective is its likelihood."""
     for params, y, u in (
         (CAT, np.array([0, 1, 3, 3, 2]), np.linspace(-1, 2, 5)),
-        (GAUSS_GATED, np.linspace(-1, 1, 10).reshape(5, 2), np.zeros((5, 2))),
+        # (data in general position: a line or a constant cue is refused as degenerate)
+        (
+            GAUSS_GATED,
+            np.random.default_rng(0).normal(size=(5, 2)),
+            np.random.default_rng(1).normal(size=(5, 2)),
+        ),  # fmt: skip
     ):
         fit = fit_mle(y, u, init=params, num_restarts=1, num_steps=0, num_lbfgs_steps=0,
                       progress=False)  # fmt: skip
@@ -264,7 +275,8 @@ def _check_em_fit(fit, ys, us, prior):
 
 def test_em_categorical_monotone_and_stationary(cat_fit):
     ys, us, em, _ = cat_fit
-    _check_em_fit(em, ys, us, FLAT)
+    assert em.metadata["emission_pseudocount"] == EM_FLOOR
+    _check_em_fit(em, ys, us, CAT_EM_PRIOR)
 
 
 def test_em_gaussian_gated_map_monotone_and_stationary(gauss_fit):
@@ -290,7 +302,8 @@ def test_convergence_flags_init_and_progress(cat_fit, capsys):
     assert "fit_em" in capsys.readouterr().err
     assert not np.any(short.converged) and short.history.shape == (3, 3)
     true_ll = float(np.sum(batch_log_likelihood(CAT, ys, us)))
-    np.testing.assert_allclose(short.history[0, 0], true_ll, rtol=1e-12)
+    floor = EM_FLOOR * np.sum(np.log(B_TRUE))  # the default pseudo-count's log-prior term
+    np.testing.assert_allclose(short.history[0, 0], true_ll + floor, rtol=1e-12)
     fit_em(ys, us, init=CAT, num_restarts=3, num_iters=1, key=jax.random.PRNGKey(1),
            progress=False)  # fmt: skip
     assert capsys.readouterr().err == ""
@@ -426,7 +439,9 @@ def _bad_calls():
         ("prior", lambda f: f(y, prior={"initial_concentration": 2.0}, **base)),
         (
             "prior.emission",
-            lambda f: f([np.zeros((3, 1))], emission="gaussian", prior=Prior(1.0, 2.0), **base),
+            lambda f: f(
+                [np.arange(4.0)[:, None]], emission="gaussian", prior=Prior(1.0, 2.0), **base
+            ),
         ),  # fmt: skip
         ("init", lambda f: f(y, init="params", **base)),
         ("num_states", lambda f: f(y, init=CAT, num_states=2, key=k, progress=False)),
@@ -460,6 +475,31 @@ def test_bad_input_other_entry_points():
         batch_log_likelihood(CAT, [np.array([0, 4])], [np.zeros(2)])
 
 
+def test_em_keeps_unseen_symbols_possible_by_default():
+    """A symbol absent from the training data (1 in a sequence of 0s and 2s): by default the
+    M-step's pseudo-count keeps B[:, 1] positive, so a sequence holding it has a finite
+    log-likelihood, equal to brute-force enumeration; ``emission_pseudocount=0`` is the plain
+    maximum likelihood, whose B[:, 1] is exactly zero."""
+    y = np.random.default_rng(0).choice([0, 2], 300)
+    for num_symbols in (3, None):  # V given, and inferred as max(y) + 1 = 3
+        fit = fit_em(y, num_states=2, num_symbols=num_symbols, num_restarts=2, num_iters=30,
+                     key=0, progress=False)  # fmt: skip
+        B = np.asarray(fit.params.emission.probs)
+        assert B.shape == (2, 3) and np.all(B[:, 1] > 0), B
+        test = np.array([0, 2, 1])
+        ll = float(smooth(fit.params, test).log_likelihood)
+        ref = float(brute_force(fit.params, test)["log_likelihood"])
+        assert np.isfinite(ll)
+        np.testing.assert_allclose(ll, ref, rtol=1e-10)
+    # The floor is what keeps it positive: the MLE drives B[:, 1] to 0.
+    mle = fit_em(y, num_states=2, num_symbols=3, num_restarts=2, num_iters=30, key=0,
+                 emission_pseudocount=0.0, progress=False)  # fmt: skip
+    assert np.all(np.asarray(mle.params.emission.probs)[:, 1] == 0)
+    assert mle.metadata["emission_pseudocount"] == 0.0
+    with pytest.raises(ValueError, match="emission_pseudocount"):
+        fit_em(y, num_states=2, key=0, emission_pseudocount=-1.0, progress=False)
+
+
 def test_fits_switch_to_log_space_when_the_kernel_underflows():
     """rho = 0 and observations 60 sd apart: the probability-space kernel underflows at the
     first step. fit_em and fit_mle must detect it and continue with the exact log-space
@@ -476,3 +516,69 @@ def test_fits_switch_to_log_space_when_the_kernel_underflows():
     mle = fit_mle(y, emission="gaussian", init=init.replace(switch_prob=1e-300), num_restarts=1,
                   num_steps=3, num_lbfgs_steps=0, progress=False)  # fmt: skip
     assert np.all(np.isfinite(mle.history))
+
+
+def test_em_on_tiny_scale_data_is_scale_equivariant_and_saves(tmp_path):
+    """Data with standard deviation about 1e-7: EM is equivariant under y -> c y (means scale
+    by c, the covariance by c^2, pi and rho unchanged), so the fit of c y from the scaled
+    start equals the scaled fit of y; its covariance (about 1e-14) is a valid one and the fit
+    survives save_fit / load_fit exactly."""
+    from switchssm.io import load_fit
+    from switchssm.io import save_fit
+
+    y, _, _, _ = sample(jax.random.PRNGKey(11), GAUSS_GATED.replace(cue=None), 300)
+    y = np.asarray(y)
+    means = np.array([[-1.0, 0.0], [1.0, 0.5]])
+    start = SwitchingParams(np.array([0.5, 0.5]), 0.2, GaussianEmission(means, np.eye(2)))
+    c = 1e-7
+    start_c = start.replace(emission=GaussianEmission(c * start.emission.means, c**2 * np.eye(2)))
+    kw = dict(emission="gaussian", num_restarts=1, num_iters=20, tol=0.0, progress=False)
+    ref = fit_em(y, init=start, **kw)
+    tiny = fit_em(c * y, init=start_c, **kw)
+    got, want = tiny.params.emission, ref.params.emission
+    np.testing.assert_allclose(got.means, c * np.asarray(want.means), rtol=1e-8, atol=1e-20)
+    np.testing.assert_allclose(got.cov, c**2 * np.asarray(want.cov), rtol=1e-8)
+    np.testing.assert_allclose(tiny.params.initial_probs, ref.params.initial_probs, rtol=1e-8)
+    # the log-density shifts by -D log c per step: log-likelihoods differ by -n D log c
+    shift = -300 * 2 * np.log(c)
+    np.testing.assert_allclose(tiny.log_likelihood, ref.log_likelihood + shift, rtol=1e-10)
+    path = tmp_path / "fit.npz"
+    save_fit(path, tiny)
+    back = load_fit(path)
+    assert np.asarray(back.params.emission.cov).tobytes() == np.asarray(got.cov).tobytes()
+
+
+@pytest.mark.parametrize("fit", [fit_em, fit_mle], ids=["em", "mle"])
+def test_degenerate_data_stop_with_a_message_naming_the_problem(fit):
+    """Data whose maximum-likelihood covariance or cue scale is 0 (a constant series, a single
+    point, no more distinct values than states, a constant cue, points on a line) stop before
+    fitting with a ValueError naming the data, not a FloatingPointError or a message about an
+    `emission.cov` the user never passed."""
+    base = dict(num_states=2, key=0, progress=False)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=50)
+    cases = [
+        (np.full((40, 1), 3.0), {}, "`y` is constant"),
+        (np.array([[1.5]]), {}, "`y` holds 1 step"),
+        (np.array([[0.0], [1.0]] * 20), {}, "`y` holds only 2 distinct values"),
+        (np.stack([x, np.full(50, 2.0)], 1), {}, r"`y` \(dimension 1\) is constant"),
+        (np.stack([x, 2 * x + 1], 1), {}, "lower-dimensional subspace"),
+    ]
+    for y, extra, msg in cases:
+        with pytest.raises(ValueError, match=msg):
+            fit(y, emission="gaussian", **base, **extra)
+    with pytest.raises(ValueError, match="`u` is constant"):
+        fit(np.array([0, 1, 1, 0, 1]), np.zeros(5), **base)
+    # the data's scale is not the problem: std 1e-7 passes the checks
+    short = {"num_iters": 1} if fit is fit_em else {"num_steps": 1, "num_lbfgs_steps": 0}
+    fit(1e-7 * x[:, None], emission="gaussian", num_restarts=1, **base, **short)
+
+
+def test_em_accepts_an_integer_seed():
+    """key=0 is jax.random.PRNGKey(0): the same restarts, the same fit."""
+    y = np.random.default_rng(2).integers(0, 3, 60)
+    kw = dict(num_states=2, num_restarts=2, num_iters=3, progress=False)
+    a, b = fit_em(y, key=0, **kw), fit_em(y, key=jax.random.PRNGKey(0), **kw)
+    np.testing.assert_array_equal(a.history, b.history)
+    with pytest.raises(ValueError, match="`key`"):
+        fit_em(y, key="seed", **kw)

@@ -3,6 +3,7 @@ differences of scipy's density."""
 
 import jax
 import numpy as np
+import pytest
 from scipy import stats
 
 from switchssm.models import GaussianCue
@@ -58,3 +59,23 @@ def test_gaussian_cue_log_prob_matches_scipy(rng):
     cue = GaussianCue(np.array([-0.5, 1.5]), 0.7)
     ref = np.stack([stats.norm(m, 0.7).logpdf(u) for m in (-0.5, 1.5)], -1)
     np.testing.assert_allclose(cue.log_prob(u), ref, rtol=1e-13)
+
+
+def test_covariance_check_is_relative_to_scale(rng):
+    """A covariance is refused for its condition number, never for its scale: 1e-12 * I
+    (condition number 1) is accepted, and a matrix of condition number 1e13 is refused at
+    every scale. The condition number is recomputed here from numpy's eigenvalues."""
+    GaussianEmission(np.zeros((2, 1)), 1e-12 * np.eye(1))
+    A = rng.normal(size=(3, 3))
+    good = A @ A.T + 3 * np.eye(3)
+    Q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    bad = Q @ np.diag([1.0, 1e-6, 1e-13]) @ Q.T
+    bad = 0.5 * (bad + bad.T)
+    ev = np.linalg.eigvalsh(bad)
+    assert ev.max() / ev.min() > 1e12  # beyond the documented limit (MAX_CONDITION)
+    for scale in (1e-150, 1e-12, 1.0, 1e12, 1e150):
+        GaussianEmission(np.zeros((2, 3)), scale * good)
+        with pytest.raises(ValueError, match="emission.cov.*condition number"):
+            GaussianEmission(np.zeros((2, 3)), scale * bad)
+    with pytest.raises(ValueError, match="emission.cov.*positive definite"):
+        GaussianEmission(np.zeros((2, 1)), np.zeros((1, 1)))

@@ -392,3 +392,25 @@ def test_result_functions_validate(latent):
     with pytest.raises(ValueError, match="num_classes"):
         evaluate(res, np.zeros((2, 3, 5)), np.full((2, 3), 7))
     assert jnp.asarray(res.params.readout.weight).shape == (K, 8)
+
+
+@pytest.mark.parametrize("cell", ["mingru", "lstm"])
+def test_divergence_is_reported(cell):
+    """learning_rate=1e6 on a tiny 3-class task: the loss stays finite but rises far above
+    chance (log 3) or the weights blow up. train_cell warns, on screen and as
+    TrainingDivergedWarning, and says so in the result; the same run at 1e-2 does not warn
+    (warnings are errors in the test suite)."""
+    y = np.random.default_rng(0).integers(0, 3, size=(12, 10))
+    x = np.eye(3)[y]
+    kw = dict(hidden_dim=4, num_steps=20, eval_every=10, progress=False)
+    with pytest.warns(rnn.TrainingDivergedWarning, match="diverged"):
+        bad = train_cell(jax.random.PRNGKey(0), cell, x, y, learning_rate=1e6, **kw)
+    assert bad.diverged
+    # independent reading of the same rule: final held-out loss vs 10x chance / its start,
+    # or the largest weight against its initial scale
+    ref = max(float(bad.history.val_loss[0]), np.log(3))
+    w = max(float(np.max(np.abs(a))) for a in jax.tree_util.tree_leaves(bad.params))
+    assert bad.history.val_loss[-1] > ref + 10 * ref or w > 1e3
+    good = train_cell(jax.random.PRNGKey(0), cell, x, y, learning_rate=1e-2, **kw)
+    assert not good.diverged
+    assert good.history.val_loss[-1] <= good.history.val_loss[0] + 10 * good.history.val_loss[0]
