@@ -9,8 +9,15 @@ Three shapes of transition ``A_t``:
 
 plus :func:`log_diagonal_scan`, the positive-state diagonal recurrence computed in
 log space (``log h_t = logaddexp(log a_t + log h_{t-1}, log b_t)``), which stays
-finite where ``h`` would overflow or underflow. :func:`linear_recurrence` dispatches
-on ``kind``.
+finite where ``h`` would overflow or underflow, and :func:`positive_diagonal_scan`,
+the same recurrence run sequentially in linear space (a multiply-add per step) with
+the log-space scan as fallback where a state leaves the normal float range; the
+sequential form of :func:`log_diagonal_scan` is that. :func:`linear_recurrence`
+dispatches on ``kind``.
+
+The log-space scan has a custom VJP: the adjoint of a positive linear recurrence is
+a positive-coefficient recurrence run backwards, computed by the same log-space
+scan (cotangents split by sign) instead of differentiating every ``logaddexp``.
 
 Each comes in two forms, chosen by ``mode``:
 
@@ -60,6 +67,7 @@ __all__ = [
     "diagonal_scan",
     "linear_recurrence",
     "log_diagonal_scan",
+    "positive_diagonal_scan",
     "resolve_mode",
 ]
 
@@ -276,6 +284,114 @@ def _affine_scan(a, b, h0, *, ops: str, t_axis: int, parallel: bool, reverse: bo
     return hs
 
 
+def _shift_in(x, first, t_axis: int, reverse: bool):
+    """``x`` moved one step along the recursion (``x_{t-1}``), ``first`` entering at step 1.
+
+    ``first`` has ``x``'s shape without the time axis; with ``reverse=True`` the
+    recursion runs from ``T`` down, so the result is ``x_{t+1}`` with ``first`` at ``T``.
+    """
+    first = jnp.expand_dims(first, t_axis)
+    n = x.shape[t_axis]
+    if reverse:
+        return jnp.concatenate([lax.slice_in_dim(x, 1, n, axis=t_axis), first], axis=t_axis)
+    return jnp.concatenate([first, lax.slice_in_dim(x, 0, n - 1, axis=t_axis)], axis=t_axis)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5))
+def _log_scan(log_a, log_b, log_h0, t_axis: int, parallel: bool, reverse: bool):
+    """The log-space scan (``ops="log"``) with the adjoint recurrence as its VJP.
+
+    Autodiff of the scan would differentiate every ``logaddexp`` (and, for the parallel
+    form, every level of the tree). The adjoint of ``h_t = a_t h_{t-1} + b_t`` is
+    another positive-coefficient recurrence run the other way,
+    ``lam_t = g_t / h_t + a_{t+1} lam_{t+1}`` for the cotangent ``g`` of ``log h``;
+    it is computed here with the same log-space scan, splitting ``g`` by sign
+    (``lam = lam+ - lam-``, each a positive recurrence), and the gradients follow
+    elementwise: ``d log b_t = b_t lam_t``, ``d log a_t = a_t h_{t-1} lam_t``,
+    ``d log h0 = a_1 h_0 lam_1``. Each is bounded by ``sum |g|``, so its ``exp`` stays
+    finite where ``h`` itself would not be.
+    """
+    return _affine_scan(
+        log_a, log_b, log_h0, ops="log", t_axis=t_axis, parallel=parallel, reverse=reverse
+    )
+
+
+def _log_scan_fwd(log_a, log_b, log_h0, t_axis, parallel, reverse):
+    log_h = _log_scan(log_a, log_b, log_h0, t_axis, parallel, reverse)
+    return log_h, (log_a, log_b, log_h0, log_h)
+
+
+def _log_scan_bwd(t_axis, parallel, reverse, res, g):
+    log_a, log_b, log_h0, log_h = res
+    dtype = log_h.dtype
+    neg_inf = jnp.asarray(-jnp.inf, dtype)
+    # Inputs of the adjoint recurrence, log(|g_t| / h_t) for each sign; where h_t = 0
+    # (log h_t = -inf) nothing reaches h_t, so no gradient flows through it.
+    finite = log_h > -jnp.inf
+    log_h_safe = jnp.where(finite, log_h, 0.0)
+
+    def log_part(x):
+        pos = x > 0
+        return jnp.where(pos & finite, jnp.log(jnp.where(pos, x, 1.0)) - log_h_safe, neg_inf)
+
+    u = jnp.stack([log_part(g), log_part(-g)])
+    # Its decay at step t is a_{t+1} (a_{t-1} reversed); the value past the end is unused.
+    edge = jnp.zeros(log_a.shape[:t_axis] + log_a.shape[t_axis + 1 :], dtype)
+    log_a_next = _shift_in(log_a, edge, t_axis, not reverse)
+    lam0 = jnp.full(u.shape[: t_axis + 1] + u.shape[t_axis + 2 :], -jnp.inf, dtype)
+    log_lam = _affine_scan(
+        log_a_next[None],
+        u,
+        lam0,
+        ops="log",
+        t_axis=t_axis + 1,
+        parallel=parallel,
+        reverse=not reverse,
+    )
+
+    def signed(log_weight):
+        # log_weight + log lam+- <= log sum |g|: the exponentials cannot overflow.
+        return jnp.exp(log_weight + log_lam[0]) - jnp.exp(log_weight + log_lam[1])
+
+    d_log_b = signed(log_b)
+    d_log_a = signed(log_a + _shift_in(log_h, log_h0, t_axis, reverse))
+    first = -1 if reverse else 0
+    d_log_h0 = lax.index_in_dim(d_log_a, first, axis=t_axis, keepdims=False)
+    # log_a may have size-1 (broadcast) batch axes: sum its gradient over them.
+    axes = tuple(
+        i for i, (n, m) in enumerate(zip(log_a.shape, d_log_a.shape, strict=True)) if n != m
+    )
+    if axes:
+        d_log_a = jnp.sum(d_log_a, axis=axes, keepdims=True)
+    return d_log_a, d_log_b, d_log_h0
+
+
+_log_scan.defvjp(_log_scan_fwd, _log_scan_bwd)
+
+
+def _linear_or_log(a, b, h0, log_inputs, log_output: bool, reverse: bool):
+    """Sequential ``h_t = a_t h_{t-1} + b_t`` in linear space, else in log space.
+
+    ``log_inputs()`` returns ``(log_a, log_b, log_h0)`` aligned like ``(a, b, h0)``; it
+    is called (and the sequential log-space scan run) inside the ``lax.cond`` branch
+    that is taken only when some linear state is not a normal positive float
+    (underflow, a true zero or overflow), so the log form costs nothing otherwise.
+    """
+    t_axis = b.ndim - 2
+    h = _affine_scan(a, b, h0, ops="diagonal", t_axis=t_axis, parallel=False, reverse=reverse)
+    finfo = jnp.finfo(h.dtype)
+    ok = jnp.all((h >= finfo.tiny) & (h <= finfo.max))
+
+    def linear(h):
+        return jnp.log(h) if log_output else h
+
+    def log_space(h):
+        log_h = _log_scan(*log_inputs(), t_axis, False, reverse)
+        return log_h if log_output else jnp.exp(log_h)
+
+    return lax.cond(ok, linear, log_space, h)
+
+
 # ---------------------------------------------------------------------------
 # Public API
 # ---------------------------------------------------------------------------
@@ -339,8 +455,11 @@ def log_diagonal_scan(
     """Positive-state diagonal recurrence in log space.
 
     ``log h_t = logaddexp(log a_t + log h_{t-1}, log b_t)``, i.e.
-    ``h_t = a_t h_{t-1} + b_t`` for ``a, b, h >= 0``, never leaving log space, so it
-    stays finite and accurate for ``T = 10^6`` even in float32. ``log_b = -inf``
+    ``h_t = a_t h_{t-1} + b_t`` for ``a, b, h >= 0``, so it stays finite and
+    accurate for ``T = 10^6`` even in float32. ``mode="parallel"`` never leaves log
+    space; ``mode="sequential"`` runs in linear space where every state is a normal
+    float and in log space otherwise (see :func:`positive_diagonal_scan`). Gradients
+    come from the adjoint recurrence, itself a log-space scan. ``log_b = -inf``
     (``b_t = 0``) is allowed; values and gradients stay free of NaN (a gradient
     that is mathematically ``0`` comes out ``0``). The parallel form uses the
     operator ``(la, lb) . (la', lb') = (la + la', logaddexp(la' + lb, lb'))``.
@@ -376,15 +495,95 @@ def log_diagonal_scan(
         log_h0 = jnp.full(state_shape, -jnp.inf, dtype)
     else:
         log_h0 = jnp.broadcast_to(log_h0.astype(dtype), state_shape)
-    return _affine_scan(
-        log_a,
-        log_b,
-        log_h0,
-        ops="log",
-        t_axis=len(out_shape) - 2,
-        parallel=parallel,
-        reverse=reverse,
+    return _log_diagonal(log_a, log_b, log_h0, len(out_shape) - 2, parallel, reverse)
+
+
+@partial(jax.jit, static_argnums=(3, 4, 5))
+def _log_diagonal(log_a, log_b, log_h0, t_axis, parallel, reverse):
+    if parallel:
+        return _log_scan(log_a, log_b, log_h0, t_axis, True, reverse)
+    return _linear_or_log(
+        jnp.exp(log_a),
+        jnp.exp(log_b),
+        jnp.exp(log_h0),
+        lambda: (log_a, log_b, log_h0),
+        True,
+        reverse,
     )
+
+
+def positive_diagonal_scan(
+    a: Float[Array, "*batch T D"] | ArrayLike,
+    b: Float[Array, "*batch T D"] | ArrayLike,
+    h0: Float[Array, "*batch D"] | ArrayLike | None,
+    log_inputs,
+    *,
+    log_output: bool = True,
+    reverse: bool = False,
+) -> Float[Array, "*batch T D"]:
+    """Sequential positive recurrence ``h_t = a_t h_{t-1} + b_t`` in linear space.
+
+    The fast sequential form of :func:`log_diagonal_scan` for callers that have
+    ``a, b, h0 >= 0`` in linear space (a gated cell's ``1 - z`` and ``z h~``). For a
+    convex combination ``h_t = (1 - z_t) h_{t-1} + z_t h~_t`` the state lies between
+    the smallest and largest of ``h_0`` and the candidates ``h~``, so linear space
+    neither overflows nor underflows at any ``T`` (unless the candidates themselves
+    do), and a step costs one multiply-add instead of a ``logaddexp``.
+
+    Where linear space cannot represent the states (some ``h_t`` below the smallest
+    normal float, a true zero, or above the largest), the whole result is computed
+    by the sequential log-space scan of :func:`log_diagonal_scan` instead, on
+    ``log_inputs()``. The choice is a :func:`jax.lax.cond`: ``log_inputs`` is called
+    only inside the log-space branch, so under ``jit`` it costs nothing unless taken
+    (under ``vmap`` both branches run). Gradients flow through whichever branch runs.
+
+    Args:
+        a: ``(..., T, D)`` nonnegative decay factors (may broadcast as in
+            :func:`diagonal_scan`).
+        b: ``(..., T, D)`` nonnegative inputs.
+        h0: ``(..., D)`` nonnegative initial state; ``None`` means zeros.
+        log_inputs: a function of no arguments returning ``(log a, log b, log h0)``,
+            shaped like ``a``, ``b`` and ``h0`` (``log h0`` may be ``None`` when
+            ``h0`` is).
+        log_output: return ``log h`` (``True``) or ``h``.
+        reverse: run the recurrence backwards in time (``h_{T+1} = h0``).
+
+    Returns:
+        ``(..., T, D)``: ``log h_1..log h_T`` (or ``h``) in the original time order.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> a, b = jnp.full((3, 1), 0.5), jnp.ones((3, 1))
+        >>> logs = lambda: (jnp.log(a), jnp.log(b), None)
+        >>> positive_diagonal_scan(a, b, None, logs, log_output=False)[:, 0].tolist()
+        [1.0, 1.5, 1.75]
+    """
+    if not callable(log_inputs):
+        raise ValueError(f"`log_inputs` must be a function of no arguments, got {log_inputs!r}")
+    if not isinstance(log_output, bool | np.bool_):
+        raise ValueError(f"`log_output` must be a bool, got {log_output!r}")
+    reverse = _check_reverse(reverse)
+    a, b, h0, out_shape = _prepare_diagonal(a, b, h0, ("a", "b", "h0"))
+    dtype = _dtype(a, b, h0)
+    ndim = len(out_shape)
+    state_shape = out_shape[:-2] + out_shape[-1:]
+
+    def inputs(a, b, h0, fill):
+        a = _align(jnp.asarray(a).astype(dtype), ndim)
+        b = jnp.broadcast_to(jnp.asarray(b).astype(dtype), out_shape)
+        h0 = jnp.full(state_shape, fill, dtype) if h0 is None else h0
+        return a, b, jnp.broadcast_to(jnp.asarray(h0).astype(dtype), state_shape)
+
+    def log_form():
+        log_a, log_b, log_h0 = log_inputs()
+        if jnp.shape(log_a) != a.shape or jnp.shape(log_b) != b.shape:
+            raise ValueError(
+                "`log_inputs` must return (log a, log b, log h0) shaped like `a`, `b`, `h0`, "
+                f"got {jnp.shape(log_a)}, {jnp.shape(log_b)}"
+            )
+        return inputs(log_a, log_b, log_h0, -jnp.inf)
+
+    return _linear_or_log(*inputs(a, b, h0, 0.0), log_form, bool(log_output), reverse)
 
 
 def _matrix_scan(a, b, h0, mode, reverse, block: bool):

@@ -218,6 +218,17 @@ def log_candidate(pre: Array, candidate: str) -> Array:
     raise ValueError(f"`candidate` must be one of {CANDIDATES}, got {candidate!r}")
 
 
+def positive_candidate(pre: Array, candidate: str) -> Array:
+    """``h~ = exp(log_candidate(pre, candidate))`` computed in linear space."""
+    if candidate == "g":
+        return g_activation(pre)
+    if candidate == "exp":
+        return jnp.exp(pre)
+    if candidate == "log_softmax":
+        return jax.nn.softmax(pre, axis=-1)
+    raise ValueError(f"`candidate` must be one of {CANDIDATES}, got {candidate!r}")
+
+
 def default_log_state(candidate: str, hidden_dim: int) -> float:
     """``log h0`` by default: the candidate at zero pre-activation.
 

@@ -12,8 +12,14 @@ Two state spaces (Feng et al. 2024, "Were RNNs All We Needed?"):
 - ``space="logit"``: real, unconstrained states with a linear candidate
   ``h~ = W_h x + b_h`` (the paper's main form; in this package the state is a vector
   of logits, docs/theory.md section 5).
-- ``space="log"``: positive states ``h > 0`` propagated as ``log h`` with the
-  log-space scan (the paper's appendix). The candidate is positive:
+- ``space="log"``: positive states ``h > 0`` (the paper's appendix). The parallel
+  form propagates ``log h`` with the log-space scan (products of ``1 - z`` over long
+  spans underflow in linear space); the sequential form runs in linear space, since
+  ``h_t = (1 - z_t) h_{t-1} + z_t h~_t`` is a convex combination that stays between
+  the smallest and largest candidate at any ``T``, and takes one ``log`` at the end
+  when ``log h`` is asked for (falling back to the log-space scan where a state is
+  not a normal float: :func:`switchssm.scan.positive_diagonal_scan`). The
+  candidate is positive:
   ``candidate="g"`` (the paper's ``g``), ``"exp"`` (``log h~ = W_h x + b_h``) or
   ``"log_softmax"`` (``h~ = softmax(W_h x + b_h)`` over the hidden units; when all
   units share one gate, equal rows of ``gate_weight`` and equal ``gate_bias``, a
@@ -227,17 +233,39 @@ def _mingru_logit(params, x, h0, mode):
     return scan.diagonal_scan(jax.nn.sigmoid(-k), jax.nn.sigmoid(k) * cand, h0, mode=mode)
 
 
+def _positive_scan(log_inputs, linear_inputs, log_h0, mode, positive):
+    """``log h`` (or ``h`` when ``positive``) of a positive-state cell.
+
+    ``log_inputs()`` gives the cell's ``(log a, log b)``, ``linear_inputs()`` its
+    ``(a, b)``. Parallel: the log-space scan (long products of ``a`` underflow in
+    linear space). Sequential: the step is a convex combination, so it runs in
+    linear space, with the log-space scan as the fallback where a state is not a
+    normal float (:func:`switchssm.scan.positive_diagonal_scan`).
+    """
+    if mode == "parallel":
+        log_h = scan.log_diagonal_scan(*log_inputs(), log_h0, mode=mode)
+        return jnp.exp(log_h) if positive else log_h
+    a, b = linear_inputs()
+    return scan.positive_diagonal_scan(
+        a, b, jnp.exp(log_h0), lambda: (*log_inputs(), log_h0), log_output=not positive
+    )
+
+
 @functools.partial(jax.jit, static_argnames=("mode", "candidate", "positive"))
 def _mingru_log(params, x, log_h0, mode, candidate, positive):
     """``log h``, or ``h`` itself when ``positive``."""
     k = C.linear(x, params.gate_weight, params.gate_bias)
-    log_cand = C.log_candidate(
-        C.linear(x, params.candidate_weight, params.candidate_bias), candidate
-    )
-    log_h = scan.log_diagonal_scan(
-        -jax.nn.softplus(k), -jax.nn.softplus(-k) + log_cand, log_h0, mode=mode
-    )
-    return jnp.exp(log_h) if positive else log_h
+    pre = C.linear(x, params.candidate_weight, params.candidate_bias)
+
+    def log_inputs():
+        log_cand = C.log_candidate(pre, candidate)
+        return -jax.nn.softplus(k), -jax.nn.softplus(-k) + log_cand
+
+    def linear_inputs():
+        # 1 - sigmoid(k) = sigmoid(-k), without cancellation when z is near 1.
+        return jax.nn.sigmoid(-k), jax.nn.sigmoid(k) * C.positive_candidate(pre, candidate)
+
+    return _positive_scan(log_inputs, linear_inputs, log_h0, mode, positive)
 
 
 def mingru_log(
@@ -254,9 +282,12 @@ def mingru_log(
         \log h_t = \mathrm{logaddexp}(\log(1 - z_t) + \log h_{t-1},\
                                       \log z_t + \log \tilde h_t)
 
-    (see :func:`mingru_log_step`), computed with
-    :func:`switchssm.scan.log_diagonal_scan`: no cumulative sums, so float32 stays
-    accurate for long sequences.
+    (see :func:`mingru_log_step`). ``mode="parallel"``:
+    :func:`switchssm.scan.log_diagonal_scan`, no cumulative sums, so float32 stays
+    accurate for long sequences. ``mode="sequential"``: the same recursion in linear
+    space (a convex combination, so it neither overflows nor underflows) with one
+    ``log`` at the end, and the log-space scan as fallback
+    (:func:`switchssm.scan.positive_diagonal_scan`).
 
     Args:
         params: :class:`MinGRUParams`.
@@ -509,11 +540,15 @@ def _minlstm_logit(params, x, h0, mode):
 @functools.partial(jax.jit, static_argnames=("mode", "candidate", "positive"))
 def _minlstm_log(params, x, log_h0, mode, candidate, positive):
     log_f, log_i = _minlstm_log_gates(params, x)
-    log_cand = C.log_candidate(
-        C.linear(x, params.candidate_weight, params.candidate_bias), candidate
-    )
-    log_h = scan.log_diagonal_scan(log_f, log_i + log_cand, log_h0, mode=mode)
-    return jnp.exp(log_h) if positive else log_h
+    pre = C.linear(x, params.candidate_weight, params.candidate_bias)
+
+    def log_inputs():
+        return log_f, log_i + C.log_candidate(pre, candidate)
+
+    def linear_inputs():
+        return jnp.exp(log_f), jnp.exp(log_i) * C.positive_candidate(pre, candidate)
+
+    return _positive_scan(log_inputs, linear_inputs, log_h0, mode, positive)
 
 
 def minlstm_log(
