@@ -12,6 +12,8 @@
 * **timing** -- :func:`timed` (one call, ended by ``jax.block_until_ready``) and
   :func:`run_timings` (interleaved round-robin medians, as in ``bench_exact`` and
   ``bench_fit``).
+* **layer timing** -- :class:`Section` (compile, check against :func:`reference`, time
+  with an elementwise floor, as in ``bench_layers`` and ``bench_bilinear``).
 * **machine info** -- :func:`host_info`, :func:`package_versions`, :func:`jax_backend_info`
   and their combination :func:`machine_info` (``bench_exact`` and ``bench_fit``).
 * **output** -- :func:`make_parser` (``--quick``, ``--out``), :func:`prepare_output` and
@@ -40,6 +42,7 @@ from typing import TYPE_CHECKING
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 if TYPE_CHECKING:
@@ -91,6 +94,7 @@ def run_timings(
     long_call_s: float,
     min_sample_s: float = 0.02,
     warmup_below_s: float = 2.0,
+    settle: bool = True,
 ):
     """Steady-state medians, round-robin over implementations (first calls already done).
 
@@ -104,12 +108,14 @@ def run_timings(
     that ran for seconds keeps the process busy for a while after it returns (measured: a
     20 ms switchssm call took 420 ms when it started right after an 18 s NumPyro call,
     350 ms after a 0.05 s pause, 15-30 ms after 0.5 s or more), which would otherwise be
-    charged to whatever runs next. Implementations whose first call (compilation included)
+    charged to whatever runs next (``settle=False`` skips these pauses: quick smoke runs,
+    whose timings are not read). Implementations whose first call (compilation included)
     took less than ``warmup_below_s`` get one untimed sample first: in the committed fit
     benchmark the first two samples of sub-millisecond calls were 1.4-2.3x the others.
     """
     times = {n: [] for n in impls}
-    time.sleep(2.0)
+    pause = time.sleep if settle else (lambda s: None)  # settle=False: --quick smoke runs
+    pause(2.0)
     for _n, (fn, first) in impls.items():  # one untimed round (first samples ran 1.5x slow)
         if first < warmup_below_s:
             _sample(fn, min_sample_s)
@@ -120,7 +126,7 @@ def run_timings(
             per_call, total = _sample(fn, min_sample_s)
             times[n].append(per_call)
             if total > 0.5:
-                time.sleep(min(2.0, 0.1 * total))
+                pause(min(2.0, 0.1 * total))
     out = {}
     for n, (_fn, first) in impls.items():
         med = statistics.median(times[n])
@@ -202,6 +208,119 @@ def machine_info(dtype: str = "float64", packages=PEER_PACKAGES) -> dict:
     return dict(
         **host_info(), **package_versions("jax", "jaxlib"), **jax_backend_info(dtype), **versions
     )
+
+
+# --------------------------------------------------------------------------------------
+# Measurement helpers of the layer benchmarks (bench_layers, bench_bilinear)
+
+
+def compile_fn(f, *args):
+    t0 = time.perf_counter()
+    compiled = jax.jit(f).lower(*args).compile()
+    return compiled, time.perf_counter() - t0
+
+
+def round_robin(entries: dict, repeats: int, budget_s: float) -> dict:
+    """Median of interleaved calls per entry (name -> (fn, args)); one warm-up call each."""
+    warm = {n: timed(fn, *a)[0] for n, (fn, a) in entries.items()}
+    rounds = repeats
+    if sum(warm.values()) * repeats > budget_s:
+        rounds = max(5, int(budget_s // max(sum(warm.values()), 1e-9)))
+    times = {n: [] for n in entries}
+    for _ in range(rounds):
+        for n, (fn, a) in entries.items():
+            times[n].append(timed(fn, *a)[0])
+    return {n: dict(median_s=statistics.median(t), times_s=t) for n, t in times.items()}
+
+
+def rel(x, ref) -> float:
+    x, ref = np.asarray(x, np.float64), np.asarray(ref, np.float64)
+    if not np.all(np.isfinite(x)):
+        return float("inf")
+    return float(np.max(np.abs(x - ref)) / max(np.max(np.abs(ref)), 1e-30))
+
+
+def tree_rel(a, b) -> float:
+    return max(
+        rel(u, v)
+        for u, v in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True)
+    )
+
+
+def to64(tree):
+    return jax.tree_util.tree_map(lambda w: jnp.asarray(np.asarray(w, np.float64)), tree)
+
+
+def grad_of(f):
+    return jax.grad(lambda p, x: jnp.sum(f(p, x)))
+
+
+class Section:
+    """Compile forward and gradient of each form, check them against a float64 reference
+    (relative errors ``out_rtol``, ``grad_rtol``), time them interleaved with an elementwise
+    floor ``a*b + c`` over arrays of the state's size (``bench_layers``, ``bench_bilinear``).
+    ``args`` holds ``repeats`` and ``size_budget_s``."""
+
+    def __init__(self, tag, args, *, dtype=None, out_rtol=1e-4, grad_rtol=1e-3):
+        self.tag, self.args = tag, args
+        self.dtype = jnp.float32 if dtype is None else dtype
+        self.out_rtol, self.grad_rtol = out_rtol, grad_rtol
+        self.entries, self.compile_s, self.checks, self.floor_of = {}, {}, {}, {}
+
+    def floor(self, state_size, n):
+        """The floor over ``(n, state_size)`` arrays (one per size, made once)."""
+        name = f"floor {state_size}"
+        if name not in self.entries:
+            rng = np.random.default_rng(0)
+            a, b, c = (
+                jnp.asarray(rng.standard_normal((n, state_size)), self.dtype) for _ in range(3)
+            )
+            fn, cs = compile_fn(lambda a, b, c: a * b + c, a, b, c)
+            self.entries[name], self.compile_s[name] = (fn, (a, b, c)), cs
+        return name
+
+    def add(self, name, f, params, x, ref=None, with_grad=True, *, state):
+        """Compile (and check) ``f(params, x)``; its floor is ``(n, state)`` (``state`` reals)."""
+        self.floor_of[name] = self.floor_of[name + " | grad"] = self.floor(state, x.shape[0])
+        fn, cs = compile_fn(f, params, x)
+        self.entries[name], self.compile_s[name] = (fn, (params, x)), cs
+        out = fn(params, x)
+        check = {}
+        if with_grad:
+            g = grad_of(f)
+            gfn, gcs = compile_fn(g, params, x)
+            self.entries[name + " | grad"], self.compile_s[name + " | grad"] = (
+                (gfn, (params, x)),
+                gcs,
+            )
+        if ref is not None:
+            h64, g64 = ref
+            check["out_rel_err"] = rel(out, h64)
+            ok = check["out_rel_err"] <= self.out_rtol
+            if with_grad and g64 is not None:
+                check["grad_rel_err"] = tree_rel(gfn(params, x), g64)
+                ok = ok and check["grad_rel_err"] <= self.grad_rtol
+            check["ok"] = bool(ok)
+            self.checks[name] = check
+        return out
+
+    def run(self):
+        t = round_robin(self.entries, self.args.repeats, self.args.size_budget_s)
+        for n, r in t.items():
+            r["compile_s"] = self.compile_s[n]
+            r["floor"] = self.floor_of.get(n, n)
+            r["ratio_to_floor"] = r["median_s"] / t[r["floor"]]["median_s"]
+        return t
+
+
+def reference(f, params, x, with_grad=True):
+    """The same layer in float64, sequential: outputs and parameter gradients."""
+    with jax.enable_x64(True):
+        p64, x64 = to64(params), jnp.asarray(np.asarray(x, np.float64))
+        h = np.asarray(jax.jit(f)(p64, x64))
+        g = jax.jit(grad_of(f))(p64, x64) if with_grad else None
+        g = None if g is None else jax.tree_util.tree_map(np.asarray, g)
+    return h, g
 
 
 # --------------------------------------------------------------------------------------

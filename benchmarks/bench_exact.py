@@ -350,6 +350,9 @@ def bench_cell(params, K, T, emission, args, prev, skipped_kind, with_peers, num
 
         # dynamax parallel (associative scan; O(T (2K)^2) memory)
         reason = predicted_too_slow(prev, "dynamax_parallel", K, T, args.max_call_s)
+        if not reason and args.quick and T != args.quick_parallel_T:
+            # (its compilation, ~5 s, dominates the quick run; one check per run is enough)
+            reason = "skipped: one T per --quick run"
         if not reason and skipped_kind.get(("dynamax_parallel", K)):
             reason = skipped_kind[("dynamax_parallel", K)] + " (at a smaller T)"
         if not reason:
@@ -434,9 +437,9 @@ def bench_cell(params, K, T, emission, args, prev, skipped_kind, with_peers, num
                 grad_impls["numpyro_enum"] = (npf, f + lower_compile_s)
 
     # ---- timings (answers checked above)
-    res = run_timings(smooth_impls, args.repeats, args.long_call_s)
+    res = run_timings(smooth_impls, args.repeats, args.long_call_s, settle=not args.quick)
     cell["smoother"].update(res)
-    res = run_timings(grad_impls, args.repeats, args.long_call_s)
+    res = run_timings(grad_impls, args.repeats, args.long_call_s, settle=not args.quick)
     cell["grad"].update(res)
     for kind in ("smoother", "grad"):
         for name, r in cell[kind].items():
@@ -703,6 +706,7 @@ def main(argv=None):
 
     if args.quick:
         Ks, Ts, ours_only_Ts = (4,), (300, 3000), (30000,)
+        args.quick_parallel_T = Ts[0]
         numpyro_cells = {(4, 300)}
         args.repeats = args.repeats or 3
         args.max_call_s = args.max_call_s or 5.0

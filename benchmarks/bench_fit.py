@@ -151,7 +151,7 @@ def bench_em(K, T, args):
         checks[f"hmmlearn_{impl}"] = dict(loglik_rel_err=rel, agree=bool(rel <= LL_RTOL))
         f, _ = timed(fn)
         impls[f"hmmlearn_{impl}"] = (fn, f)
-    t = run_timings(impls, args.repeats, long_call_s=5.0)
+    t = run_timings(impls, args.repeats, long_call_s=5.0, settle=not args.quick)
     t["switchssm_fit_em"]["per_iteration_s"] = t["switchssm_fit_em"]["median_s"] / FIT_EM_ITERS
     best = min(("hmmlearn_log", "hmmlearn_scaling"), key=lambda n: t[n]["median_s"])
     ours_s = t["switchssm"]["median_s"]
@@ -253,7 +253,7 @@ def bench_grad(K, T, args):
         agree=bool(rel_v <= LL_RTOL and rel_g <= GRAD_RTOL),
     )
     t = run_timings({"switchssm": (ours, f_ours), "numpyro_enum": (peer, f_peer)}, args.repeats,
-                    long_call_s=5.0)  # fmt: skip
+                    long_call_s=5.0, settle=not args.quick)  # fmt: skip
     ratio = t["numpyro_enum"]["median_s"] / t["switchssm"]["median_s"]
 
     # the same calls inside a compiled loop (as during fitting)
@@ -272,7 +272,7 @@ def bench_grad(K, T, args):
             raise SystemExit(f"compiled loop of {name}: values {vals} != {float(v_ours)}")
         loops[name] = (lambda run=run: run(params, y_j, u_j), first)
         n_calls[name] = n
-    tl = run_timings(loops, args.repeats, long_call_s=30.0)
+    tl = run_timings(loops, args.repeats, long_call_s=30.0, settle=not args.quick)
     for name, n in n_calls.items():
         tl[name]["calls"] = n
         tl[name]["per_call_s"] = tl[name]["median_s"] / n

@@ -49,25 +49,25 @@ from __future__ import annotations
 
 import math
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
 
+from _common import Section
 from _common import host_info
 from _common import jax_backend_info
 from _common import make_parser
 from _common import package_versions
 from _common import prepare_output
+from _common import reference
+from _common import rel
 from _common import setup_jax
-from _common import timed
 from _common import write_results
 
 setup_jax(x64=False, quiet_peers=True)
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
 
 from switchssm import rnn  # noqa: E402
 
@@ -92,112 +92,6 @@ QUICK = dict(
     peer_D=8,
     peer_N=4,
 )
-
-
-# --------------------------------------------------------------------------------------
-# Measurement helpers
-
-
-def compile_fn(f, *args):
-    t0 = time.perf_counter()
-    compiled = jax.jit(f).lower(*args).compile()
-    return compiled, time.perf_counter() - t0
-
-
-def round_robin(entries: dict, repeats: int, budget_s: float) -> dict:
-    """Median of interleaved calls per entry (name -> (fn, args)); one warm-up call each."""
-    warm = {n: timed(fn, *a)[0] for n, (fn, a) in entries.items()}
-    rounds = repeats
-    if sum(warm.values()) * repeats > budget_s:
-        rounds = max(5, int(budget_s // max(sum(warm.values()), 1e-9)))
-    times = {n: [] for n in entries}
-    for _ in range(rounds):
-        for n, (fn, a) in entries.items():
-            times[n].append(timed(fn, *a)[0])
-    return {n: dict(median_s=statistics.median(t), times_s=t) for n, t in times.items()}
-
-
-def rel(x, ref) -> float:
-    x, ref = np.asarray(x, np.float64), np.asarray(ref, np.float64)
-    if not np.all(np.isfinite(x)):
-        return float("inf")
-    return float(np.max(np.abs(x - ref)) / max(np.max(np.abs(ref)), 1e-30))
-
-
-def tree_rel(a, b) -> float:
-    return max(
-        rel(u, v)
-        for u, v in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True)
-    )
-
-
-def to64(tree):
-    return jax.tree_util.tree_map(lambda w: jnp.asarray(np.asarray(w, np.float64)), tree)
-
-
-def grad_of(f):
-    return jax.grad(lambda p, x: jnp.sum(f(p, x)))
-
-
-class Section:
-    """Compile forward and gradient of each form, check them, time them with a floor."""
-
-    def __init__(self, tag, args):
-        self.tag, self.args = tag, args
-        self.entries, self.compile_s, self.checks, self.floor_of = {}, {}, {}, {}
-
-    def floor(self, state_size, n):
-        """The floor over ``(n, state_size)`` arrays (one per size, made once)."""
-        name = f"floor {state_size}"
-        if name not in self.entries:
-            rng = np.random.default_rng(0)
-            a, b, c = (jnp.asarray(rng.standard_normal((n, state_size)), DTYPE) for _ in range(3))
-            fn, cs = compile_fn(lambda a, b, c: a * b + c, a, b, c)
-            self.entries[name], self.compile_s[name] = (fn, (a, b, c)), cs
-        return name
-
-    def add(self, name, f, params, x, ref=None, with_grad=True, *, state):
-        """Compile (and check) ``f(params, x)``; its floor is ``(n, state)`` (``state`` reals)."""
-        self.floor_of[name] = self.floor_of[name + " | grad"] = self.floor(state, x.shape[0])
-        fn, cs = compile_fn(f, params, x)
-        self.entries[name], self.compile_s[name] = (fn, (params, x)), cs
-        out = fn(params, x)
-        check = {}
-        if with_grad:
-            g = grad_of(f)
-            gfn, gcs = compile_fn(g, params, x)
-            self.entries[name + " | grad"], self.compile_s[name + " | grad"] = (
-                (gfn, (params, x)),
-                gcs,
-            )
-        if ref is not None:
-            h64, g64 = ref
-            check["out_rel_err"] = rel(out, h64)
-            ok = check["out_rel_err"] <= OUT_RTOL
-            if with_grad and g64 is not None:
-                check["grad_rel_err"] = tree_rel(gfn(params, x), g64)
-                ok = ok and check["grad_rel_err"] <= GRAD_RTOL
-            check["ok"] = bool(ok)
-            self.checks[name] = check
-        return out
-
-    def run(self):
-        t = round_robin(self.entries, self.args.repeats, self.args.size_budget_s)
-        for n, r in t.items():
-            r["compile_s"] = self.compile_s[n]
-            r["floor"] = self.floor_of.get(n, n)
-            r["ratio_to_floor"] = r["median_s"] / t[r["floor"]]["median_s"]
-        return t
-
-
-def reference(f, params, x, with_grad=True):
-    """The same layer in float64, sequential: outputs and parameter gradients."""
-    with jax.enable_x64(True):
-        p64, x64 = to64(params), jnp.asarray(np.asarray(x, np.float64))
-        h = np.asarray(jax.jit(f)(p64, x64))
-        g = jax.jit(grad_of(f))(p64, x64) if with_grad else None
-        g = None if g is None else jax.tree_util.tree_map(np.asarray, g)
-    return h, g
 
 
 # --------------------------------------------------------------------------------------

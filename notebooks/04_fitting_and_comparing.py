@@ -447,7 +447,7 @@ plt.show()
 # $K!$ symmetric modes (relabelling the states); `fit_nuts` relabels every draw to a pivot
 # draw (Hungarian on the emission rows) before ArviZ computes its diagnostics.
 #
-# A small problem ($K = 2$, one sequence of $T = 200$, two chains of 200 warm-up and 200
+# A small problem ($K = 2$, one sequence of $T = 200$, two chains of 200 warm-up and 400
 # kept draws). Diagnostics: the rank-normalized split $\hat R$ (Vehtari et al. 2021; should
 # be close to 1: the chains agree) and the bulk and tail effective sample sizes. $\hat R$ is
 # recomputed below from its definition: split each chain in two halves; replace the draws by
@@ -470,14 +470,14 @@ nuts = fit_nuts(
     y_small,
     num_states=2,
     num_warmup=200,
-    num_samples=200,
+    num_samples=400,
     num_chains=2,
     key=jax.random.PRNGKey(6),
     progress=False,
 )
 t_nuts = time.perf_counter() - t0
 summary = nuts.summary
-print(f"NUTS: 2 chains x (200 + 200) in {t_nuts:.1f} s; {int(z_small.sum())} true switches")
+print(f"NUTS: 2 chains x (200 + 400) in {t_nuts:.1f} s; {int(z_small.sum())} true switches")
 print(summary.to_string())
 
 # %%

@@ -33,6 +33,13 @@ from switchssm.bridges.attention import attention_posterior as attention_posteri
 from switchssm.bridges.attention import count_attention as count_attention
 from switchssm.bridges.attention import count_attention_inputs as count_attention_inputs
 from switchssm.bridges.attention import evidence_attention_inputs as evidence_attention_inputs
+from switchssm.bridges.bilinear import bilinear_from_fsm as bilinear_from_fsm
+from switchssm.bridges.bilinear import bilinear_from_iohmm as bilinear_from_iohmm
+from switchssm.bridges.bilinear import bilinear_from_switching as bilinear_from_switching
+from switchssm.bridges.bilinear import check_fsm as check_fsm
+from switchssm.bridges.bilinear import iohmm_filter as iohmm_filter
+from switchssm.bridges.bilinear import iohmm_inputs as iohmm_inputs
+from switchssm.bridges.bilinear import switching_operators as switching_operators
 from switchssm.bridges.evidence import cumulative_evidence as cumulative_evidence
 from switchssm.bridges.evidence import evidence_attention as evidence_attention
 from switchssm.bridges.evidence import linear_attention_memory as linear_attention_memory

@@ -13,9 +13,10 @@ import sys
 from switchssm.cli import compare
 from switchssm.cli import demo
 from switchssm.cli import fit
+from switchssm.cli import statetrack
 from switchssm.cli import verify
 
-COMMANDS = (demo, fit, compare, verify)
+COMMANDS = (demo, fit, compare, verify, statetrack)
 
 
 def build_parser() -> argparse.ArgumentParser:

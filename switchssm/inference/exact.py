@@ -399,12 +399,21 @@ def log_likelihood(
     """
     mode = _scan.resolve_mode(mode, _MODES)
     y, u = validate_inputs(params, y, u)
+    return _log_likelihood_jit(params, y, u, mode=mode)
+
+
+def _log_likelihood_impl(params, y, u, mode):
     if params.gated:
         _, _, log_norms = gated_gate_and_candidate(params, y, u)
         return total(log_norms)
     if mode == "sequential":
         return _always_ll(params, y, u)
     return _log_space_ll(params, y, u, parallel=mode == "parallel")
+
+
+# jitted as a whole: called eagerly, the custom VJP's lax.cond would otherwise be traced
+# and compiled again on every call (~0.25 s a call at T = 30)
+_log_likelihood_jit = jax.jit(_log_likelihood_impl, static_argnames="mode")
 
 
 def _sample_impl(key, params, y, u, num_samples):

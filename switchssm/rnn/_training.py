@@ -19,6 +19,8 @@ from switchssm._pytree import is_params
 from switchssm._pytree import params_pytree
 from switchssm.rnn import _common as C
 from switchssm.rnn import attention as _attention
+from switchssm.rnn import bilinear as _bilinear
+from switchssm.rnn import bilinear_params as _bparams
 from switchssm.rnn import classic as _classic
 from switchssm.rnn import minimal as _minimal
 from switchssm.rnn import selective_ssm as _selective
@@ -51,6 +53,7 @@ class Cell(NamedTuple):
     run: Any
     params_cls: type
     kwargs: tuple  # keyword arguments of ``run`` that ``cell_kwargs`` may set
+    init_kwargs: tuple = ()  # keyword arguments of ``init`` that ``init_kwargs`` may set
 
 
 CELL_TABLE = {
@@ -81,6 +84,49 @@ CELL_TABLE = {
     "lru": Cell(_ssm.init_lru, _ssm.lru, _ssm.LRUParams, ("mode",)),
     "mamba": Cell(
         _selective.init_mamba, _selective.mamba, _selective.MambaParams, ("mode", "discretization")
+    ),
+    # Bilinear state transitions h_t = A(x_t) h_{t-1} (switchssm.rnn.bilinear).
+    "bilinear": Cell(
+        _bparams.init_bilinear,
+        _bilinear.bilinear,
+        _bparams.BilinearParams,
+        ("mode", "normalize"),
+        ("additive",),
+    ),
+    "cp": Cell(
+        _bparams.init_cp_bilinear,
+        _bilinear.bilinear,
+        _bparams.CPBilinearParams,
+        ("mode", "normalize"),
+        ("rank", "additive"),
+    ),
+    "block": Cell(
+        _bparams.init_block_bilinear,
+        _bilinear.bilinear,
+        _bparams.BlockBilinearParams,
+        ("mode", "normalize"),
+        ("block_size", "additive"),
+    ),
+    "rotation": Cell(
+        _bparams.init_rotation,
+        _bilinear.bilinear,
+        _bparams.RotationParams,
+        ("mode", "normalize"),
+        ("scale", "additive"),
+    ),
+    "complex": Cell(
+        _bparams.init_complex_diagonal,
+        _bilinear.bilinear,
+        _bparams.ComplexDiagonalParams,
+        ("mode", "normalize"),
+        ("additive",),
+    ),
+    "diagonal": Cell(
+        _bparams.init_diagonal_bilinear,
+        _bilinear.bilinear,
+        _bparams.DiagonalBilinearParams,
+        ("mode", "normalize"),
+        ("additive",),
     ),
     "s6_stack": Cell(
         functools.partial(_stacking.init_stack, layer="s6"),
@@ -143,6 +189,7 @@ class TrainConfig(NamedTuple):
         clip_norm: global gradient-norm clip.
         eval_every: steps between validation evaluations.
         cell_kwargs: keyword arguments of the cell function (e.g. ``{"space": "log"}``).
+        init_kwargs: keyword arguments of the cell's initializer (e.g. ``{"rank": 8}``).
     """
 
     cell: str
@@ -159,6 +206,7 @@ class TrainConfig(NamedTuple):
     clip_norm: float
     eval_every: int
     cell_kwargs: dict
+    init_kwargs: dict = {}  # a NamedTuple default (shared, never mutated)
 
     @property
     def num_outputs(self) -> int:
@@ -315,19 +363,22 @@ def prepare_targets(targets, x: Sequences, task, loss, num_classes, name="target
     return tp, mask, loss, num_classes
 
 
-def check_cell_kwargs(cell: str, cell_kwargs) -> dict:
+def check_cell_kwargs(cell: str, cell_kwargs, name: str = "cell_kwargs") -> dict:
+    """``cell_kwargs`` (or, with ``name="init_kwargs"``, the initializer's keyword
+    arguments) as a dict of JSON scalars that the cell accepts."""
     if cell_kwargs is None:
         return {}
     if not isinstance(cell_kwargs, dict):
-        raise ValueError(f"`cell_kwargs` must be a dict or None, got {type(cell_kwargs).__name__}")
-    allowed = CELL_TABLE[cell].kwargs
+        raise ValueError(f"`{name}` must be a dict or None, got {type(cell_kwargs).__name__}")
+    entry = CELL_TABLE[cell]
+    allowed = entry.init_kwargs if name == "init_kwargs" else entry.kwargs
     for k, v in cell_kwargs.items():
         if k not in allowed:
             raise ValueError(
-                f"`cell_kwargs` for cell={cell!r} may set {allowed or 'nothing'}, got {k!r}"
+                f"`{name}` for cell={cell!r} may set {allowed or 'nothing'}, got {k!r}"
             )
         if not isinstance(v, str | int | float | bool | type(None)):
-            raise ValueError(f"`cell_kwargs[{k!r}]` must be a str, number, bool or None")
+            raise ValueError(f"`{name}[{k!r}]` must be a str, number, bool or None")
     return dict(cell_kwargs)
 
 

@@ -36,7 +36,7 @@ def _template(config: TrainConfig) -> TrainedCell:
     table = CELL_TABLE[config.cell]
     return jax.eval_shape(
         lambda k: TrainedCell(
-            table.init(k, config.input_dim, config.hidden_dim),
+            table.init(k, config.input_dim, config.hidden_dim, **config.init_kwargs),
             init_readout(k, config.hidden_dim, config.num_outputs),
         ),
         jax.random.PRNGKey(0),

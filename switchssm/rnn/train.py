@@ -149,6 +149,7 @@ def train_cell(
     clip_norm: float = 1.0,
     eval_every: int | None = None,
     cell_kwargs: dict | None = None,
+    init_kwargs: dict | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> TrainResult:
@@ -168,8 +169,11 @@ def train_cell(
 
     Args:
         key: PRNG key (initialization, split, minibatches).
-        cell: one of :data:`CELLS` (``"mingru"``, ``"minlstm"``, ``"selective"``, ``"gru"``,
-            ``"lstm"``, ``"elman"``, ``"ligru"``).
+        cell: one of :data:`CELLS`: the minimal cells (``"mingru"``, ``"minlstm"``,
+            ``"selective"``), the classic ones (``"gru"``, ``"lstm"``, ``"elman"``,
+            ``"ligru"``), the sequence layers (``"linear_attention"``, ``"lti"``, ``"lru"``,
+            ``"mamba"``, stacks) and the bilinear cells (``"bilinear"``, ``"cp"``,
+            ``"block"``, ``"rotation"``, ``"complex"``, ``"diagonal"``).
         x: inputs, ``(N, T, D_in)`` (with ``lengths`` for padded sequences) or a list of
             ``(T_i, D_in)`` arrays.
         targets: ``(N, T)`` integer classes (symbols ``y_t`` or latents ``s_t``) or ``(N, T, D)``
@@ -189,6 +193,8 @@ def train_cell(
         eval_every: steps between evaluations (default ``max(1, num_steps // 20)``).
         cell_kwargs: keyword arguments of the cell function, e.g. ``{"space": "log",
             "candidate": "log_softmax"}`` for the positive-state minGRU.
+        init_kwargs: keyword arguments of the cell's initializer, e.g. ``{"rank": 8}`` for
+            ``"cp"`` or ``{"additive": True}`` for a bilinear cell with an input term.
         checkpoint_dir: if given, a checkpoint (see :func:`save_checkpoint`) is written there
             after every evaluation.
         progress: show a progress bar.
@@ -234,6 +240,7 @@ def train_cell(
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"`val_fraction` must lie in (0, 1), got {val_fraction!r}")
     kwargs = check_cell_kwargs(cell, cell_kwargs)
+    init_kw = check_cell_kwargs(cell, init_kwargs, "init_kwargs")
 
     data = prepare_inputs(x, lengths)
     xp = np.asarray(data.values)
@@ -258,10 +265,11 @@ def train_cell(
         clip_norm=clip_norm,
         eval_every=eval_every,
         cell_kwargs=kwargs,
+        init_kwargs=init_kw,
     )
     k_init, k_read, k_split, k_batch = jax.random.split(key, 4)
     params = TrainedCell(
-        CELL_TABLE[cell].init(k_init, config.input_dim, hidden_dim),
+        CELL_TABLE[cell].init(k_init, config.input_dim, hidden_dim, **init_kw),
         init_readout(k_read, hidden_dim, config.num_outputs),
     )
     # Trace once on concrete shapes: cell_kwargs values are checked by the cell itself

@@ -8,11 +8,14 @@
   strength and their checks;
 - :mod:`~switchssm.verify.layers`: the sequence layers' equivalent forms and probabilistic
   readings;
+- :mod:`~switchssm.verify.bilinear`: the bilinear rows (finite-state machines, input-driven
+  HMMs, the switching model's identity-plus-rank-one operator, commuting kinds);
 - :func:`run_all_checks`: everything ``switchssm verify`` prints.
 
 Nothing in the maths (models, inference, cells, bridges) imports this package.
 """
 
+from switchssm.verify.bilinear import bilinear_checks as bilinear_checks
 from switchssm.verify.checks import Check as Check
 from switchssm.verify.checks import exact_inference_checks as exact_inference_checks
 from switchssm.verify.checks import format_table as format_table

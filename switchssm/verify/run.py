@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from switchssm.verify.bilinear import bilinear_checks
 from switchssm.verify.checks import Check
 from switchssm.verify.checks import exact_inference_checks
 from switchssm.verify.checks import naive_bayes_checks
@@ -25,7 +26,7 @@ def run_all_checks(seed: int = 0) -> list[Check]:
     Returns:
         :class:`~switchssm.verify.Check` rows: exact inference vs enumeration, naive Bayes,
         the cell-to-model table, the high-MI limit, the Gaussian latent, VMP, the sequence
-        layers.
+        layers, the bilinear rows.
     """
     rows = []
     rows += exact_inference_checks(seed)
@@ -35,4 +36,5 @@ def run_all_checks(seed: int = 0) -> list[Check]:
     rows += gaussian_info_checks()
     rows += vmp_checks(seed)
     rows += layer_checks(seed)
+    rows += bilinear_checks(seed)
     return rows
