@@ -323,6 +323,38 @@ def reference(f, params, x, with_grad=True):
     return h, g
 
 
+def run_sizes(doc, name, grid, bench_size, write_markdown, *, argv=None, observations=None):
+    """The ``main`` of a :class:`Section` benchmark over a grid of sizes.
+
+    ``grid`` is ``(full, quick)``, tuples of size tuples passed to ``bench_size(*size, args)``,
+    which returns a record with ``checks`` (name -> dict with ``ok``). Options: ``--quick``,
+    ``--out``, ``--repeats`` (default 7; quick 3) and ``--size-budget-s`` (default 60; quick 5).
+    Writes ``<name>.json`` / ``<name>.md``; returns the exit status (1 if a check failed).
+    """
+    ap = make_parser(doc, "one tiny size (checks only; dispatch-dominated timings)")
+    ap.add_argument("--repeats", type=int, default=None, help="timed rounds (default 7; quick 3)")
+    ap.add_argument("--size-budget-s", type=float, default=None,
+                    help="cap on timed seconds per size (default 60; quick 5)")  # fmt: skip
+    args = ap.parse_args(argv)
+    args.repeats = args.repeats or (3 if args.quick else 7)
+    args.size_budget_s = args.size_budget_s or (5.0 if args.quick else 60.0)
+    out, stem = prepare_output(args, name)
+    t0 = time.perf_counter()
+    sizes = grid[1] if args.quick else grid[0]
+    records = [bench_size(*size, args) for size in sizes]
+    result = dict(
+        quick=args.quick, machine={**host_info(), **jax_backend_info("float32")},
+        versions=package_versions("jax", "jaxlib"), grid=[list(g) for g in sizes],
+        records=records, seconds=time.perf_counter() - t0,
+    )  # fmt: skip
+    result["all_checks_pass"] = all(c["ok"] for r in records for c in r["checks"].values())
+    result["observations"] = observations(result) if observations else []
+    write_results(out, stem, result, write_markdown)
+    print(f"wrote {out / (stem + '.md')} ({result['seconds']:.0f} s); checks "
+          f"{'pass' if result['all_checks_pass'] else 'FAIL'}")  # fmt: skip
+    return 0 if result["all_checks_pass"] else 1
+
+
 # --------------------------------------------------------------------------------------
 # Command line and output
 

@@ -19,17 +19,10 @@ Writes ``bilinear.json`` and ``bilinear.md`` (``bilinear_quick.*`` with ``--quic
 
 from __future__ import annotations
 
-import time
-
 from _common import Section
-from _common import host_info
-from _common import jax_backend_info
-from _common import make_parser
-from _common import package_versions
-from _common import prepare_output
 from _common import reference
+from _common import run_sizes
 from _common import setup_jax
-from _common import write_results
 
 setup_jax(x64=False, quiet_peers=False)
 
@@ -136,28 +129,10 @@ def observations(result):
 
 
 def main(argv=None):
-    ap = make_parser(__doc__, "one tiny size (checks only; dispatch-dominated timings)")
-    ap.add_argument("--repeats", type=int, default=None, help="timed rounds (default 7; quick 5)")
-    ap.add_argument("--size-budget-s", type=float, default=None,
-                    help="cap on timed seconds per size (default 40; quick 5)")  # fmt: skip
-    args = ap.parse_args(argv)
-    args.repeats = args.repeats or (5 if args.quick else 7)
-    args.size_budget_s = args.size_budget_s or (5.0 if args.quick else 40.0)
-    out, stem = prepare_output(args, "bilinear")
-    t0 = time.perf_counter()
-    grid = QUICK_GRID if args.quick else FULL_GRID
-    records = [bench_size(T, H, args) for T, H in grid]
-    machine = {**host_info(), **jax_backend_info("float32")}
-    result = dict(
-        quick=args.quick, machine=machine, versions=package_versions("jax", "jaxlib"),
-        grid=[list(g) for g in grid], records=records, seconds=time.perf_counter() - t0,
-    )  # fmt: skip
-    result["all_checks_pass"] = all(c["ok"] for rec in records for c in rec["checks"].values())
-    result["observations"] = observations(result)
-    write_results(out, stem, result, write_markdown)
-    print(f"wrote {out / (stem + '.md')} ({result['seconds']:.0f} s); checks "
-          f"{'pass' if result['all_checks_pass'] else 'FAIL'}")  # fmt: skip
-    return 0 if result["all_checks_pass"] else 1
+    grid = (FULL_GRID, QUICK_GRID)
+    return run_sizes(
+        __doc__, "bilinear", grid, bench_size, write_markdown, argv=argv, observations=observations
+    )
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from switchssm import _validation as V
 from switchssm._pytree import is_params
 from switchssm._pytree import registered
 
@@ -199,16 +200,25 @@ def decode(node, arrays: dict, where: str, depth: int = 0):
     for n in static:
         if not isinstance(values[n], bool | int | float | str | type(None)):
             raise FormatError(f"`{where}.{n}`: a static field must be a JSON scalar")
-    try:
-        obj = cls(**values)
-    except (ValueError, TypeError) as exc:
-        raise FormatError(f"`{where}`: invalid {cls_name}: {exc}") from exc
-    for n in names:  # the stored float arrays themselves, not the constructor's conversions
-        v = values[n]
+    for n in names:  # the stored float arrays themselves, as JAX arrays: the constructors
+        v = values[n]  # keep a JAX float dtype (NumPy input would become the default float)
         if n not in static and isinstance(v, np.ndarray) and v.dtype.kind == "f":
             if v.dtype.isnative and v.dtype.itemsize >= 4:
-                object.__setattr__(obj, n, _as_leaf(v))
+                values[n] = _as_leaf(v)
+    try:
+        obj = cls(**values)
+        V.check_one_precision(obj)  # (models check it themselves; cells do not)
+    except (ValueError, TypeError) as exc:
+        raise FormatError(f"`{where}`: invalid {cls_name}: {exc}") from exc
     return obj
+
+
+def _looks_like_text(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return b"\x00" not in head
 
 
 def _depth(x, limit: int) -> int:
@@ -233,6 +243,17 @@ def read_archive(path, kinds: tuple[str, ...]) -> tuple[dict, dict]:
     try:
         # Open the file here: np.load leaks its own handle when the archive is corrupt.
         with open(path, "rb") as fh:
+            magic = fh.read(6)
+            fh.seek(0)
+            if not magic.startswith((b"PK\x03\x04", b"\x93NUMPY")):
+                kind = "an empty file" if not magic else (
+                    "a text file (CSV, JSON, ...)" if _looks_like_text(fh.read(4096))
+                    else "a binary file"
+                )  # fmt: skip
+                raise ValueError(
+                    f"{path}: not a switchssm {what} file (expected an .npz archive written by "
+                    f"switchssm, got {kind})"
+                )
             z = np.load(fh, allow_pickle=False)
             if not isinstance(z, np.lib.npyio.NpzFile):
                 raise ValueError(

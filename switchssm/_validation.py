@@ -312,3 +312,23 @@ def check_nonnegative(x, name: str, what: str = "", *, scalar: bool = False) -> 
     check_finite(a, name)
     if np.any(a < 0):
         raise ValueError(f"`{name}` must be nonnegative{' ' + what if what else ''}, got {x!r}")
+
+
+def check_one_precision(params, where: str = "") -> None:
+    """Every float array of a parameter pytree in one dtype: a float32 field among float64
+    ones reaches the scans with mismatched carries (a ``TypeError`` deep inside ``lax.scan``).
+
+    Raises ``ValueError`` naming one field of each dtype.
+    """
+    first = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        dt = np.dtype(getattr(leaf, "dtype", np.float64))
+        if dt.kind == "f":
+            first.setdefault(str(dt), where + jax.tree_util.keystr(path).lstrip("."))
+    if len(first) > 1:
+        found = ", ".join(f"`{name}` is {dt}" for dt, name in first.items())
+        raise ValueError(
+            f"the parameters mix float precisions ({found}): build every array in one dtype "
+            "(float64 with jax_enable_x64, else float32)"
+        )
+

@@ -349,6 +349,8 @@ def _rewrite(src, dst, **changes):
         (np.array([0.5, 0.5], dtype=complex), "complex"),
         (np.array([True, False]), "bool"),
         (np.array([0.5, 0.5], dtype=np.float16), "16-bit"),
+        # one float32 array among float64 ones: mismatched scan carries before this check
+        (np.array([0.5, 0.5], dtype=np.float32), "float32"),
     ],
 )
 def test_tampered_dtypes_are_refused_naming_the_field(tmp_path, bad, match):
@@ -386,6 +388,7 @@ def test_hostile_headers_and_other_files(tmp_path):
         with pytest.raises(ValueError) as exc:
             load_fit(tmp_path / name)
         assert "pickle" not in str(exc.value) and name in str(exc.value)
+        assert "got a text file" in str(exc.value)  # says what the file is, not "object arrays"
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object))  # pickles by default
     (tmp_path / "obj.npy").rename(tmp_path / "obj.npz")
     with pytest.raises(ValueError) as exc:

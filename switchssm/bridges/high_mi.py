@@ -243,7 +243,9 @@ def selective_belief(params: SwitchingParams, y, u=None) -> Float[Array, "T K"]:
     (docs/theory.md 2, fact 4).
 
     Args:
-        params, y, u: as in :func:`logit_mingru_belief`.
+        params: a :class:`~switchssm.models.SwitchingParams`.
+        y: ``(T,)`` integer symbols (categorical emission) or ``(T, D)`` reals (Gaussian).
+        u: the cue, ``(T,)`` or ``(T, Du)``; required iff ``params.cue`` is set.
 
     Returns:
         ``(T, K)`` logits.

@@ -17,7 +17,7 @@ def fail(msg: str) -> int:
 
 
 #: The exceptions a command reports as a user error (bad data, options or paths).
-USER_ERRORS = (UserError, ValueError, FileNotFoundError, FloatingPointError, OSError)
+USER_ERRORS = (UserError, ValueError, FileNotFoundError, FloatingPointError, OSError, MemoryError)
 
 
 def setup() -> None:

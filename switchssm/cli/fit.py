@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from switchssm.cli._common import USER_ERRORS
 from switchssm.cli._common import add_common
 from switchssm.cli._common import add_int
@@ -59,10 +61,20 @@ def run(args) -> int:
             num_warmup=args.num_warmup, num_samples=args.num_samples,
             num_chains=args.num_chains, seed=args.seed, progress=not args.quiet,
         )  # fmt: skip
+        converged = bool(np.all(np.asarray(fit.converged)))
+        verdict = {
+            "em": "converged" if converged else "NOT converged (raise --iters)",
+            "mle": "converged" if converged else "NOT converged (raise --iters)",
+            "svi": "ELBO flat at the end" if converged else
+                   "NOT converged: the ELBO was still moving (raise --iters)",
+            "nuts": "chains agree (r_hat < 1.05, no divergences)" if converged else
+                    "NOT converged: r_hat >= 1.05, divergences or a single chain "
+                    "(raise --num-warmup/--num-samples, use --num-chains >= 2)",
+        }[args.method]  # fmt: skip
         print(
             f"[2/3] {args.method} fit: log-likelihood {fit.log_likelihood:.2f} "
             f"({fit.log_likelihood / obs.num_timesteps:.4f} per step), switch probability "
-            f"{float(fit.params.switch_prob):.4f}"
+            f"{float(fit.params.switch_prob):.4f}; {verdict}"
         )
         with folder:
             files = write_fit_report(folder, obs, fit, seconds=time.perf_counter() - t0)

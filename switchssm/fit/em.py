@@ -86,7 +86,7 @@ __all__ = ["fit_em"]
 class _Stats(NamedTuple):
     """Expected sufficient statistics of one sequence (or summed over sequences)."""
 
-    num_steps: Array  # n
+    num_timesteps: Array  # n (valid data steps)
     num_switches: Array  # sum_t P(z_t = 1)
     pi_counts: Array  # (K,)
     emission_weight: Array  # (K,) sum_t w_t(k)
@@ -151,7 +151,7 @@ def _safe_normalize(counts, old, axis=-1):
 def _m_step(params: SwitchingParams, st: _Stats, prior: Prior) -> SwitchingParams:
     """Closed-form maximizer of the expected complete-data log-likelihood (+ pseudo-counts)."""
     a, b = prior.switch_beta
-    rho = (st.num_switches + a - 1) / (st.num_steps + a + b - 2)
+    rho = (st.num_switches + a - 1) / (st.num_timesteps + a + b - 2)
     pi = _safe_normalize(st.pi_counts + prior.initial_concentration - 1, params.initial_probs)
     em = params.emission
     if isinstance(em, CategoricalEmission):
@@ -163,7 +163,7 @@ def _m_step(params: SwitchingParams, st: _Stats, prior: Prior) -> SwitchingParam
         shift = jnp.where(ok, st.emission_first / jnp.where(ok, W, 1.0), 0.0)  # (K, D)
         # sum_tk w (y - m_new)(y - m_new)' = sum_tk w d d' - sum_k W_k shift_k shift_k'
         cov = (st.emission_second - jnp.einsum("k,kd,ke->de", W[:, 0], shift, shift)) / (
-            st.num_steps
+            st.num_timesteps
         )
         em = GaussianEmission(em.means + shift, 0.5 * (cov + cov.T))
     cue = params.cue
@@ -171,7 +171,7 @@ def _m_step(params: SwitchingParams, st: _Stats, prior: Prior) -> SwitchingParam
         W = st.cue_weight[:, None]
         ok = W > 0
         shift = jnp.where(ok, st.cue_first / jnp.where(ok, W, 1.0), 0.0)  # (2, Du)
-        var = (st.cue_second - jnp.sum(W * shift**2)) / (st.num_steps * shift.shape[1])
+        var = (st.cue_second - jnp.sum(W * shift**2)) / (st.num_timesteps * shift.shape[1])
         means = cue.means + shift.reshape(cue.means.shape)
         cue = GaussianCue(means, jnp.sqrt(var).astype(means.dtype))
     return SwitchingParams(pi, rho, em, cue, gated=params.gated)

@@ -175,7 +175,12 @@ def fit_nuts(
         samples = B.relabel(samples, int(np.argmin(np.asarray(extra["potential_energy"]))))
     grouped = {k: v.reshape((num_chains, num_samples) + v.shape[1:]) for k, v in samples.items()}
     idata = _arviz.from_mcmc(mcmc, dims=B.dims(spec), posterior=grouped)
-    summary = _arviz.summary(idata, var_names=B.summary_vars(spec))
+    # r_hat needs two chains: with one, ArviZ would log a shape-validation warning per call
+    summary = _arviz.summary(
+        idata, var_names=B.summary_vars(spec), kind="all" if num_chains > 1 else "stats"
+    )
+    if num_chains == 1:
+        summary["r_hat"] = np.nan
     params = B.to_switching_params({k: v.mean(0) for k, v in samples.items()}, gated=spec.gated)
     r_hat = summary["r_hat"].to_numpy(dtype=float)
     max_r_hat = float(np.max(r_hat)) if num_chains > 1 and np.all(np.isfinite(r_hat)) else None

@@ -458,7 +458,9 @@ def posterior_sample(
 
     Args:
         key: a PRNG key.
-        params, y, u: as in :func:`filter`.
+        params: a :class:`~switchssm.models.SwitchingParams`.
+        y: ``(T,)`` integer symbols (categorical emission) or ``(T, D)`` reals (Gaussian).
+        u: the cue, ``(T,)`` or ``(T, Du)``; required iff ``params.cue`` is set.
         num_samples: number of independent paths.
 
     Returns:

@@ -348,7 +348,9 @@ def vmp_smooth(params: SwitchingParams, y, u=None, *, num_iters: int = 20) -> VM
     in a forward scan. The ELBO never decreases.
 
     Args:
-        params, y, u: as in :func:`vmp_filter`.
+        params: a :class:`~switchssm.models.SwitchingParams`.
+        y: ``(T,)`` integer symbols (categorical emission) or ``(T, D)`` reals (Gaussian).
+        u: the cue, ``(T,)`` or ``(T, Du)``; required iff ``params.cue`` is set.
         num_iters: number of smoothing sweeps after the filter, a positive int.
 
     Returns:

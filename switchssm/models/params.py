@@ -247,6 +247,7 @@ def check_structure(params, emissions: tuple | None = None) -> None:
         raise ValueError(f"`emission` must be a {names}, got {type(params.emission).__name__}")
     if params.cue is not None and not isinstance(params.cue, GaussianCue):
         raise ValueError(f"`cue` must be a GaussianCue or None, got {type(params.cue).__name__}")
+    V.check_one_precision(params)
 
 
 @params_pytree

@@ -19,6 +19,7 @@ import jax
 import numpy as np
 
 from switchssm import _validation as V
+from switchssm._markdown import markdown_table
 from switchssm.bridges import mingru_from_model
 from switchssm.bridges import mingru_posterior
 from switchssm.bridges import model_inputs
@@ -379,25 +380,36 @@ def _report_lines(r: DemoResult) -> list[str]:
         "labels of the fit are matched to the true ones (Hungarian matching on the emission "
         "rows) before any comparison with the truth.",
         "",
-        "| quantity | value |",
-        "|---|---|",
-        f"| EM log-likelihood (train), converged | {r.fit.log_likelihood:.2f}, "
-        f"{'yes' if r.fit.converged[best] else 'NO'} |",
-        *[
-            f"| max error, {k}{' (after state matching)' if k != 'switch_prob' else ''} | {v:.4f} |"
-            for k, v in r.parameter_errors.items()
-        ],
-        f"| held-out exact log-likelihood | {r.heldout['log_likelihood']:.2f} |",
-        f"| held-out VMP ELBO (smoother) | {r.heldout['vmp_elbo']:.2f} |",
-        f"| state accuracy: exact filter / smoother / VMP | {acc['exact_filter']:.3f} / "
-        f"{acc['exact_smoother']:.3f} / {acc['vmp_smoother']:.3f} |",
-        f"| state accuracy: trained minGRU | {acc['trained_mingru']:.3f} |",
-        f"| trained minGRU vs exact filter: probe R^2 | {r.trained_vs_filter.probe_r2:.3f} |",
-        f"| trained minGRU: readout KL from exact filter (nats) | "
-        f"{r.trained_vs_filter.readout_kl:.4f} |",
-        f"| cells built from the fitted model, mean KL from the exact filter (nats): minGRU / "
-        f"selective SSM | {r.built_cell['mingru_mean_kl']:.3g} / "
-        f"{r.built_cell['selective_mean_kl']:.3g} |",
+        markdown_table(
+            [
+                {"quantity": "EM log-likelihood (train), converged",
+                 "value": f"{r.fit.log_likelihood:.2f}, "
+                          f"{'yes' if r.fit.converged[best] else 'NO'}"},
+                *[
+                    {"quantity": f"max error, {k}"
+                                 f"{' (after state matching)' if k != 'switch_prob' else ''}",
+                     "value": f"{v:.4f}"}
+                    for k, v in r.parameter_errors.items()
+                ],
+                {"quantity": "held-out exact log-likelihood",
+                 "value": f"{r.heldout['log_likelihood']:.2f}"},
+                {"quantity": "held-out VMP ELBO (smoother)",
+                 "value": f"{r.heldout['vmp_elbo']:.2f}"},
+                {"quantity": "state accuracy: exact filter / smoother / VMP",
+                 "value": f"{acc['exact_filter']:.3f} / {acc['exact_smoother']:.3f} / "
+                          f"{acc['vmp_smoother']:.3f}"},
+                {"quantity": "state accuracy: trained minGRU",
+                 "value": f"{acc['trained_mingru']:.3f}"},
+                {"quantity": "trained minGRU vs exact filter: probe R^2",
+                 "value": f"{r.trained_vs_filter.probe_r2:.3f}"},
+                {"quantity": "trained minGRU: readout KL from exact filter (nats)",
+                 "value": f"{r.trained_vs_filter.readout_kl:.4f}"},
+                {"quantity": "cells built from the fitted model, mean KL from the exact "
+                             "filter (nats): minGRU / selective SSM",
+                 "value": f"{r.built_cell['mingru_mean_kl']:.3g} / "
+                          f"{r.built_cell['selective_mean_kl']:.3g}"},
+            ]
+        ),  # fmt: skip
         "",
         "Which cell computes the exact filter: the minGRU with positive states for a *gated* "
         "model, at every cue strength; the selective diagonal SSM for an *always-emitting* "
@@ -441,8 +453,6 @@ def _report_lines(r: DemoResult) -> list[str]:
 
 
 def _markdown(rows):
-    from switchssm._markdown import markdown_table
-
     return markdown_table(rows, digits=3)
 
 

@@ -43,7 +43,9 @@ def plot_posterior(posterior, y=None, u=None, true_s=None, true_z=None, *, title
     probs_z = np.asarray(post["smoothed_z" if smoothed else "filtered_z"])
     cond = "x_1:T" if smoothed else "x_1:t"
     T, K = probs_s.shape
-    heights = ([1.6] if y is not None else []) + [max(K, 2) * 0.6, 2.0]
+    # the heatmap grows with K up to a cap (a K = 10^5 fit must not ask for a figure
+    # thousands of inches tall); past 32 states the y-ticks thin out
+    heights = ([1.6] if y is not None else []) + [min(max(K, 2), 16) * 0.6, 2.0]
     heights += [1.2] if u is not None else []
     fig, axes, caxes = time_panels(heights)
     panels = iter(zip(axes, caxes, strict=True))
@@ -57,7 +59,7 @@ def plot_posterior(posterior, y=None, u=None, true_s=None, true_z=None, *, title
     if true_s is not None:
         a.plot(np.arange(T), np.asarray(true_s), color="C3", lw=0.8, label="true s")
         a.legend(loc="upper right", fontsize=7, framealpha=0.8)
-    a.set_yticks(range(K))
+    a.set_yticks(range(K) if K <= 32 else np.unique(np.linspace(0, K - 1, 9).round().astype(int)))
     a.set_ylabel("state s")
     a, _ = next(panels)
     a.plot(np.arange(T), probs_z, color="C0", lw=0.9, label=f"P(z_t=1 | {cond})")

@@ -76,6 +76,9 @@ def test_lists_and_tuples_are_accepted(convert):
         )
     s, z = posterior_sample(0, params, convert(y.tolist()), num_samples=3)
     assert s.shape == z.shape == (3, 5)
+    # NumPy integers are integers (np.int64(2) was once refused)
+    s2, _ = posterior_sample(0, params, convert(y.tolist()), num_samples=np.int64(2))
+    assert s2.shape == (2, 5)
 
 
 # --------------------------------------------------------------------------------------
@@ -307,6 +310,23 @@ def test_traced_out_of_range_symbols_give_nan():
             f = jax.jit(lambda y, m=mode: log_likelihood(params, y, mode=m))
             assert np.isnan(f(jnp.array(bad))), (mode, bad)
         assert np.all(np.isnan(jax.jit(lambda y: smooth(params, y).smoothed_s)(jnp.array(bad))))
+
+
+def test_traced_nan_data_give_nan_results():
+    """NaN observations or cues inside jit/vmap (where validation is skipped) come out as NaN
+    in every mode, never as a plausible number (docs/numerics.md, "Validation under jit")."""
+    em = GaussianEmission(np.array([[0.0], [1.5]]), np.eye(1))
+    params = SwitchingParams(np.array([0.4, 0.6]), 0.2, em, GaussianCue(np.array([-0.5, 0.5]), 0.7))
+    y = jnp.array([[0.1], [np.nan], [1.2]])
+    u = jnp.array([0.3, -0.2, 0.1])
+    for mode in MODES:
+        f = jax.jit(lambda y, u, m=mode: log_likelihood(params, y, u, mode=m))
+        assert np.isnan(f(y, u)), mode
+        assert np.isnan(f(jnp.nan_to_num(y), u.at[1].set(np.nan))), mode
+    filt = jax.jit(lambda y, u: smooth(params, y, u).filtered_s)
+    assert np.all(np.isnan(filt(y, u)[1:]))  # from the NaN step on
+    batch = jax.vmap(lambda y: log_likelihood(params, y, u))(jnp.stack([y, jnp.nan_to_num(y)]))
+    assert np.isnan(batch[0]) and np.isfinite(batch[1])
 
 
 def test_eager_log_likelihood_validates():

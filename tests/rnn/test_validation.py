@@ -50,11 +50,12 @@ BAD_X = [
     (np.zeros((5, D_IN + 1)), r"`x` must have last dimension input_dim = 3"),
     (np.zeros((0, D_IN)), r"`x` is empty"),
     (np.where(np.arange(5 * D_IN).reshape(5, D_IN) == 4, np.nan, 0.0), r"`x` contains 1 NaN"),
+    (np.zeros((5, D_IN), complex), r"`x` must hold real numbers, got complex"),  # not cast
 ]
 
 
 @pytest.mark.parametrize("name", SEQUENCE_FNS)
-@pytest.mark.parametrize("x,match", BAD_X, ids=["1d", "4d", "dim", "empty", "nan"])
+@pytest.mark.parametrize("x,match", BAD_X, ids=["1d", "4d", "dim", "empty", "nan", "complex"])
 def test_bad_x_is_named(name, x, match, params):
     with pytest.raises(ValueError, match=match):
         SEQUENCE_FNS[name](params[name], x)
