@@ -5,7 +5,8 @@ Every bilinear kind (``switchssm.rnn.bilinear``: full, CP, block b = 2, rotation
 diagonal) runs normalized (unit states, as state tracking trains them) on one sequence of
 ``T`` random inputs of width ``D = 8`` with ``H`` hidden units, in its sequential
 (``lax.scan``) and parallel (``lax.associative_scan`` over the operators) forms; each output
-and parameter gradient is first checked against the float64 sequential form. The floor is
+and parameter gradient is first checked against the float64 sequential form (on the first
+1024 steps: longer products of random operators drift apart in float32). The floor is
 ``a*b + c`` over ``(T, H)`` arrays. The parallel form of the dense kinds composes ``H x H``
 matrices, ``O(T H^3)`` work against ``O(T H^2 D)`` sequentially: the table says where it stops
 paying on CPU.
@@ -20,9 +21,12 @@ Writes ``bilinear.json`` and ``bilinear.md`` (``bilinear_quick.*`` with ``--quic
 from __future__ import annotations
 
 from _common import Section
+from _common import grad_of
 from _common import reference
+from _common import rel
 from _common import run_sizes
 from _common import setup_jax
+from _common import tree_rel
 
 setup_jax(x64=False, quiet_peers=False)
 
@@ -35,6 +39,8 @@ DTYPE = jnp.float32
 D = 8
 FULL_GRID = ((1024, 16), (1024, 64), (16384, 16), (16384, 64))
 QUICK_GRID = ((64, 8),)
+CHECK_T = 1024
+OUT_RTOL, GRAD_RTOL = 1e-4, 1e-3
 QUICK_KINDS = ("bilinear", "rotation", "diagonal")  # a smoke test: one dense, two elementwise
 KINDS = {
     "bilinear": lambda k, H: rnn.init_bilinear(k, D, H, dtype=DTYPE),
@@ -50,20 +56,36 @@ def cell_fn(mode):
     return lambda p, x: rnn.bilinear(p, x, mode=mode, normalize=True)
 
 
+def check(f, p, x, ref):
+    """Output and parameter-gradient relative errors of ``f`` against the float64 reference."""
+    h64, g64 = ref
+    out = {"out_rel_err": rel(jax.jit(f)(p, x), h64),
+           "grad_rel_err": tree_rel(jax.jit(grad_of(f))(p, x), g64)}  # fmt: skip
+    out["ok"] = bool(out["out_rel_err"] <= OUT_RTOL and out["grad_rel_err"] <= GRAD_RTOL)
+    return out
+
+
 def bench_size(T, H, args):
     print(f"T={T}, H={H}", flush=True)
     sec = Section(f"T={T} H={H}", args)
     x = jax.random.normal(jax.random.PRNGKey(T + H), (T, D), DTYPE)
+    # Checked on the first CHECK_T steps: over longer products of random operators the
+    # float32 and float64 directions drift apart (products of 10^4 random matrices amplify
+    # rounding; one-hot inputs of a trained cell are far better conditioned), which says
+    # nothing about the forms. Timed on all T steps.
+    xc = x[:CHECK_T]
     kinds = {k: v for k, v in KINDS.items() if not args.quick or k in QUICK_KINDS}
     for i, (kind, init) in enumerate(kinds.items()):
         p = init(jax.random.PRNGKey(i), H)
-        ref = reference(cell_fn("sequential"), p, x)
+        ref = reference(cell_fn("sequential"), p, xc)
         for mode in ("sequential", "parallel"):
-            sec.add(f"{kind} {mode}", cell_fn(mode), p, x, ref, state=H)
+            sec.add(f"{kind} {mode}", cell_fn(mode), p, x, state=H)
+            sec.checks[f"{kind} {mode}"] = check(cell_fn(mode), p, xc, ref)
     mg = rnn.init_mingru(jax.random.PRNGKey(99), D, H, dtype=DTYPE)
     for mode in ("sequential", "parallel"):
         f = lambda p, x, mode=mode: rnn.mingru(p, x, mode=mode)  # noqa: E731
-        sec.add(f"minGRU {mode}", f, mg, x, reference(f, mg, x), state=H)
+        sec.add(f"minGRU {mode}", f, mg, x, state=H)
+        sec.checks[f"minGRU {mode}"] = check(f, mg, xc, reference(f, mg, xc))
     timings = sec.run()
     return dict(T=T, H=H, timings=timings, checks=sec.checks)
 

@@ -2,7 +2,8 @@
 """minGRU forward and gradient on CPU, against a fused elementwise floor measured in the same run.
 
 All timed computations are **float32** (the usual training dtype; ``jax_enable_x64`` stays off).
-Grid: ``(T, D)`` in ``{(1024, 256), (16384, 64), (262144, 16)}`` (one sequence, no batch axis).
+Grid: ``(T, D)`` in ``{(1024, 256), (16384, 64), (262144, 16), (10^6, 8)}`` (one sequence, no
+batch axis; the last is the size of the issue-14 targets).
 
 Rows:
 
@@ -87,7 +88,7 @@ from switchssm.rnn import log_g_activation  # noqa: E402  # noqa: E402
 from switchssm.rnn import mingru  # noqa: E402  # noqa: E402
 
 DTYPE = jnp.float32
-FULL_GRID = ((1024, 256), (16384, 64), (262144, 16))
+FULL_GRID = ((1024, 256), (16384, 64), (262144, 16), (1_000_000, 8))
 QUICK_GRID = ((64, 16),)  # one tiny size: compile time dominates (parallel grads ~5-10 s CPU)
 H0 = 0.5  # initial state of the scan-only problem (the minGRU default for candidate g)
 

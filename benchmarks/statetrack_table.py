@@ -29,6 +29,8 @@ from _common import setup_jax
 
 setup_jax(x64=False, quiet_peers=False)
 
+import numpy as np  # noqa: E402
+
 from switchssm.cli.statetrack import ALL_TASKS  # noqa: E402
 from switchssm.data import state_tracking_task  # noqa: E402
 from switchssm.pipelines import BILINEAR_CELLS  # noqa: E402
@@ -83,21 +85,42 @@ def write_markdown(path, result):
     path.write_text("\n".join(L) + "\n")
 
 
-def write_figure(path, results):
+def write_figure(path, runs):
+    """Accuracy against length for a few cells on modular addition (m = 5) and S3, from the
+    JSON rows of the runs."""
+    from types import SimpleNamespace
+
     from switchssm.plots import plot_accuracy_by_length
 
-    picks = [r for r in results if r.task in ("modadd(m=5)", "s3") and not r.additive
-             and r.cell in ("bilinear", "block", "rotation", "diagonal", "lstm")]  # fmt: skip
+    picks = [
+        SimpleNamespace(**{**r, "accuracy_by_length": np.asarray(r["accuracy_by_length"])})
+        for r in runs
+        if r["task"] in ("modadd(m=5)", "s3") and not r["additive"]
+        and r["cell"] in ("bilinear", "block", "rotation", "diagonal", "lstm")
+    ]  # fmt: skip
     if picks:
         plot_accuracy_by_length(picks, title="accuracy after each prefix (train 2-10)", path=path)
+
+
+def render(out, stem):
+    """Write the Markdown table and the figure from ``<stem>.json`` (also a partial one)."""
+    result = json.loads((out / f"{stem}.json").read_text())
+    result["observations"] = observations(result)
+    write_markdown(out / f"{stem}.md", result)
+    write_figure(out / f"{stem}.png", result["runs"])
 
 
 def main(argv=None):
     ap = make_parser(__doc__, "two tasks, three cells, short training (a smoke test)")
     ap.add_argument("--steps", type=int, default=DEFAULTS["num_steps"])
     ap.add_argument("--hidden", type=int, default=DEFAULTS["hidden_dim"])
+    ap.add_argument("--render", action="store_true",
+                    help="only rewrite the .md and .png from the existing .json")  # fmt: skip
     args = ap.parse_args(argv)
     out, stem = prepare_output(args, "statetrack")
+    if args.render:
+        render(out, stem)
+        return 0
     if args.quick:
         tasks = [state_tracking_task("parity"), state_tracking_task("modadd", modulus=3)]
         cells = ("bilinear", "diagonal", "lstm")
@@ -116,10 +139,8 @@ def main(argv=None):
         settings=full, runs=[], seconds=0.0,
     )  # fmt: skip
     t0 = time.perf_counter()
-    results = []
 
     def save(r):
-        results.append(r)
         d = r.summary()
         d["accuracy_by_length"] = [round(float(a), 4) for a in r.accuracy_by_length]
         result["runs"].append(d)
@@ -127,10 +148,7 @@ def main(argv=None):
         (out / f"{stem}.json").write_text(json.dumps(result, indent=1, default=float))
 
     state_tracking_table(tasks, cells, additive=additive, key=0, on_result=save, **settings)
-    result["observations"] = observations(result)
-    (out / f"{stem}.json").write_text(json.dumps(result, indent=1, default=float))
-    write_markdown(out / f"{stem}.md", result)
-    write_figure(out / f"{stem}.png", results)
+    render(out, stem)
     print(f"wrote {out / (stem + '.md')} ({result['seconds'] / 60:.1f} min)")
     return 0
 

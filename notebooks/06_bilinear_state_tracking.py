@@ -139,7 +139,9 @@ for table, q0 in ((rng.integers(0, 12, size=(3, 12)), 5),
         states.append(q)
     h = np.asarray(rnn.bilinear(bilinear_from_fsm(table, q0), jax.nn.one_hot(symbols, 3)))
     assert np.array_equal(h, np.eye(table.shape[1])[states])
-    print(f"{table.shape[1]}-state machine, 10^4 steps: the state is one-hot and right at every step")
+    print(
+        f"{table.shape[1]}-state machine, 10^4 steps: the state is one-hot and right at every step"
+    )
 
 # %% [markdown]
 # ## 3. The input-driven HMM: the normalized form
@@ -192,7 +194,9 @@ for gated in (True, False):
         p = p / p.sum()
         out.append(p)
     gap = max_abs(out, exact_filter(sw, y, u).filtered_s)
-    print(f"{'gated' if gated else 'always'}: normalized operator recurrence vs exact filter {gap:.1e}")
+    print(
+        f"{'gated' if gated else 'always'}: normalized operator recurrence vs exact filter {gap:.1e}"
+    )
     assert gap < EXACT
 nocue = SwitchingParams(np.array([0.2, 0.5, 0.3]), 0.2,
                         CategoricalEmission(rng.dirichlet(np.ones(4), size=3)), gated=True)  # fmt: skip
@@ -219,7 +223,9 @@ perms = list(itertools.permutations(range(3)))
 basis = np.array([[1, -1, 0], [1, 1, -2]], float).T
 basis /= np.linalg.norm(basis, axis=0)  # orthonormal basis of the sum-zero plane
 rep = np.stack([basis.T @ np.eye(3)[list(g)].T @ basis for g in perms])  # (6, 2, 2)
-rep_check = [np.allclose(rep[s3.transition[a, b]], rep[a] @ rep[b]) for a in range(6) for b in range(6)]
+rep_check = [
+    np.allclose(rep[s3.transition[a, b]], rep[a] @ rep[b]) for a in range(6) for b in range(6)
+]
 assert all(rep_check)  # a homomorphism: rep(g_a o g_b) = rep(g_a) rep(g_b)
 block_s3 = rnn.BlockBilinearParams(np.moveaxis(rep, 0, -1)[None], np.array([1.0, 0.3]))
 data = sample_state_tracking(5, s3, 200, 500)
@@ -251,6 +257,7 @@ for name in ("rotation", "complex", "diagonal"):
 # therefore classifies every word of every length, unless $\sigma = \mathbf 1$: probability
 # $1 - 2^{-H}$. With real entries $U(-1, 1)$ the moduli drift with the count of ones and two
 # examples are not enough; the same experiment measures it.
+
 
 # %%
 def parity_from_two_examples(H, draws, signs, rng):

@@ -251,8 +251,8 @@ def read_archive(path, kinds: tuple[str, ...]) -> tuple[dict, dict]:
                     else "a binary file"
                 )  # fmt: skip
                 raise ValueError(
-                    f"{path}: not a switchssm {what} file (expected an .npz archive written by "
-                    f"switchssm, got {kind})"
+                    f"{path}: not a readable switchssm {what} file (expected an .npz archive "
+                    f"written by switchssm, got {kind})"
                 )
             z = np.load(fh, allow_pickle=False)
             if not isinstance(z, np.lib.npyio.NpzFile):

@@ -331,4 +331,3 @@ def check_one_precision(params, where: str = "") -> None:
             f"the parameters mix float precisions ({found}): build every array in one dtype "
             "(float64 with jax_enable_x64, else float32)"
         )
-

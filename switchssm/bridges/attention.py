@@ -17,7 +17,7 @@ Two readings, each an exact identity:
   prior; ``alpha = 0`` gives the maximum-likelihood estimate (undefined before the first
   occurrence of the key: ``0 / 0``).
 - **No switch** (:func:`attention_from_model`). The ``rho = 0`` always-emitting filter
-  ``h_t = log pi + sum_{tau <= t} l_tau`` (theory.md section 5, the row computed by
+  ``h_t = log pi + sum_{tau <= t} l_tau`` (docs/theory.md section 5, the row computed by
   :func:`switchssm.bridges.cumulative_evidence`) is the *unnormalized* layer (the lecture's
   eq. 19-20) with a constant key and query and values ``v_t = l_t = Q T(y_t)``: one memory
   row accumulating the log-likelihoods, started at ``S_0 = log pi'``. The dual reading, keys

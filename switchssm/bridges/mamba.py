@@ -1,6 +1,6 @@
 r"""Mamba's S6 read as a switching filter: where the parametrization is exact, and the gap.
 
-The selective-SSM row of theory.md section 5 (:func:`switchssm.bridges.selective_from_model`)
+The selective-SSM row of docs/theory.md section 5 (:func:`switchssm.bridges.selective_from_model`)
 runs ``h_t = (1 - g_t) h_{t-1} + l_t`` with the keep gate ``1 - g_t = sigmoid(-k_t)``,
 ``k_t`` the switch logit of the cue. Mamba's S6 (:func:`switchssm.rnn.s6`) writes its keep
 gate as ``exp(Delta_t A)`` with ``Delta_t = softplus(W_Delta x_t + b_Delta)``. Three facts:

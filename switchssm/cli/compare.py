@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import time
 
-from switchssm.cli._common import USER_ERRORS
-from switchssm.cli._common import add_common
-from switchssm.cli._common import add_int
-from switchssm.cli._common import fail
-from switchssm.cli._common import setup
+from switchssm.cli import _common as C
 
 
 def add_parser(sub) -> None:
@@ -38,19 +34,19 @@ def add_parser(sub) -> None:
         "held-out accuracy and readout KL from the exact filter reported). Default: latent "
         "when the file has an 's' column, else next",
     )
-    add_int(c, "--train-steps", 400, 1, "training steps")
-    add_int(c, "--hidden-dim", 8, 1, "cell width")
-    add_int(
+    C.add_int(c, "--train-steps", 400, 1, "training steps")
+    C.add_int(c, "--hidden-dim", 8, 1, "cell width")
+    C.add_int(
         c, "--window", 200, 2,
         "the cell trains and is held out on windows of at most this many steps, cut from "
         "every sequence (a single sequence works: the window is halved until there are 2)",
     )  # fmt: skip
-    add_common(c, out="switchssm-compare")
+    C.add_common(c, out="switchssm-compare")
     c.set_defaults(func=run)
 
 
 def run(args) -> int:
-    setup()
+    C.setup()
     from switchssm.io import load_fit
     from switchssm.pipelines import ReportFolder
     from switchssm.pipelines import compare_fit
@@ -60,8 +56,8 @@ def run(args) -> int:
     t0 = time.perf_counter()
     try:
         fit = load_fit(args.fit)
-    except USER_ERRORS as exc:
-        return fail(f"cannot load the fit: {exc}")
+    except C.USER_ERRORS as exc:
+        return C.fail(f"cannot load the fit: {exc}")
     try:
         obs = load_observations(args.data, fit.params.emission.kind)
         folder = ReportFolder(args.out, "switchssm compare")
@@ -73,7 +69,7 @@ def run(args) -> int:
         )  # fmt: skip
         with folder:
             files = write_compare_report(folder, result, ids=obs.ids, fit_path=args.fit)
-    except USER_ERRORS as exc:
-        return fail(str(exc))
+    except C.USER_ERRORS as exc:
+        return C.fail(str(exc))
     print(f"written to {args.out}/: {', '.join(files)} ({time.perf_counter() - t0:.0f} s)")
     return 0

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import time
 
-from switchssm.cli._common import USER_ERRORS
-from switchssm.cli._common import add_common
-from switchssm.cli._common import add_int
-from switchssm.cli._common import fail
-from switchssm.cli._common import setup
+from switchssm.cli import _common as C
 
 
 def add_parser(sub) -> None:
@@ -22,22 +18,22 @@ def add_parser(sub) -> None:
         "the verification table, and write a report folder (report.md, metrics.json, "
         "fit.npz, figures, posterior.nc, verify.md).",
     )
-    add_int(d, "--num-timesteps", 200, 2, "length of each sequence")
-    add_int(d, "--num-sequences", 40, 2, "number of sequences")
-    add_int(d, "--em-iters", 50, 1, "EM iterations per restart")
-    add_int(d, "--train-steps", 400, 1, "minGRU training steps")
-    add_int(d, "--num-warmup", 300, 0, "NUTS warm-up per chain")
-    add_int(d, "--num-samples", 300, 4, "NUTS draws per chain")
+    C.add_int(d, "--num-timesteps", 200, 2, "length of each sequence")
+    C.add_int(d, "--num-sequences", 40, 2, "number of sequences")
+    C.add_int(d, "--em-iters", 50, 1, "EM iterations per restart")
+    C.add_int(d, "--train-steps", 400, 1, "minGRU training steps")
+    C.add_int(d, "--num-warmup", 300, 0, "NUTS warm-up per chain")
+    C.add_int(d, "--num-samples", 300, 4, "NUTS draws per chain")
     d.add_argument(
         "--skip-bayes", action="store_true", help="skip the Bayesian step (NUTS, posterior.nc)"
     )
     d.add_argument("--skip-verify", action="store_true", help="skip the verification table")
-    add_common(d, out="switchssm-report")
+    C.add_common(d, out="switchssm-report")
     d.set_defaults(func=run)
 
 
 def run(args) -> int:
-    setup()
+    C.setup()
     from switchssm.pipelines import ReportFolder
     from switchssm.pipelines import run_demo
     from switchssm.pipelines import write_demo_report
@@ -53,8 +49,8 @@ def run(args) -> int:
                 progress=not args.quiet, log=print,
             )  # fmt: skip
             files = write_demo_report(result, folder)
-    except USER_ERRORS as exc:
-        return fail(str(exc))
+    except C.USER_ERRORS as exc:
+        return C.fail(str(exc))
     print(
         f"[7/7] report written to {args.out}/ ({', '.join(sorted(files))}) in "
         f"{time.perf_counter() - t0:.0f} s"

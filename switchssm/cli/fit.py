@@ -6,11 +6,7 @@ import time
 
 import numpy as np
 
-from switchssm.cli._common import USER_ERRORS
-from switchssm.cli._common import add_common
-from switchssm.cli._common import add_int
-from switchssm.cli._common import fail
-from switchssm.cli._common import setup
+from switchssm.cli import _common as C
 
 
 def add_parser(sub) -> None:
@@ -23,21 +19,23 @@ def add_parser(sub) -> None:
         "and, for nuts/svi, posterior.nc with its ArviZ summary.",
     )
     f.add_argument("data", help="observations: .csv or .npy")
-    add_int(f, "--num-states", None, 1, "number of states K", required=True)
+    C.add_int(f, "--num-states", None, 1, "number of states K", required=True)
     f.add_argument("--emission", choices=("categorical", "gaussian"), default="categorical")
     f.add_argument("--gated", action="store_true", help="gated emission")
     f.add_argument("--method", choices=("em", "mle", "nuts", "svi"), default="em")
-    add_int(f, "--iters", None, 1, "EM iterations (100) / MLE Adam steps (500) / SVI steps (2000)")
-    add_int(f, "--restarts", 5, 1, "restarts (em, mle)")
-    add_int(f, "--num-warmup", 500, 0, "NUTS warm-up per chain")
-    add_int(f, "--num-samples", 500, 1, "NUTS draws per chain / SVI guide draws")
-    add_int(f, "--num-chains", 2, 1, "NUTS chains")
-    add_common(f, out="switchssm-fit")
+    C.add_int(
+        f, "--iters", None, 1, "EM iterations (100) / MLE Adam steps (500) / SVI steps (2000)"
+    )
+    C.add_int(f, "--restarts", 5, 1, "restarts (em, mle)")
+    C.add_int(f, "--num-warmup", 500, 0, "NUTS warm-up per chain")
+    C.add_int(f, "--num-samples", 500, 1, "NUTS draws per chain / SVI guide draws")
+    C.add_int(f, "--num-chains", 2, 1, "NUTS chains")
+    C.add_common(f, out="switchssm-fit")
     f.set_defaults(func=run)
 
 
 def run(args) -> int:
-    setup()
+    C.setup()
     from switchssm.pipelines import ReportFolder
     from switchssm.pipelines import fit_dataset
     from switchssm.pipelines import load_observations
@@ -78,7 +76,7 @@ def run(args) -> int:
         )
         with folder:
             files = write_fit_report(folder, obs, fit, seconds=time.perf_counter() - t0)
-    except USER_ERRORS as exc:
-        return fail(f"cannot fit '{args.data}': {exc}")
+    except C.USER_ERRORS as exc:
+        return C.fail(f"cannot fit '{args.data}': {exc}")
     print(f"[3/3] written to {args.out}/: {', '.join(files)} ({time.perf_counter() - t0:.0f} s)")
     return 0

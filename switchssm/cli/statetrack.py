@@ -5,10 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from switchssm.cli._common import USER_ERRORS
-from switchssm.cli._common import add_common
-from switchssm.cli._common import add_int
-from switchssm.cli._common import fail
+from switchssm.cli import _common as C
 from switchssm.data.state_tracking import STATE_TRACKING_TASKS as TASKS
 from switchssm.pipelines.state_tracking import DEFAULTS
 from switchssm.pipelines.state_tracking import STATETRACK_CELLS as CELLS
@@ -48,21 +45,21 @@ def add_parser(sub) -> None:
         "arithmetic, S3; bilinear cells with and without the additive term).",
     )
     s.add_argument("--task", choices=TASKS, default="modadd")
-    add_int(s, "--modulus", None, 2, "m for modadd / modarith (default 5)")
-    add_int(s, "--num-states", None, 2, "states of the random fsm (default 5)")
+    C.add_int(s, "--modulus", None, 2, "m for modadd / modarith (default 5)")
+    C.add_int(s, "--num-states", None, 2, "states of the random fsm (default 5)")
     s.add_argument("--cell", choices=CELLS, default="bilinear")
     s.add_argument("--additive", action="store_true", help="bilinear cells: add B x_t")
-    add_int(s, "--train-max-length", DEFAULTS["train_lengths"][1], 2, "longest training sequence")
-    add_int(s, "--test-length", DEFAULTS["test_length"], 1, "length of the test sequences")
-    add_int(s, "--hidden", DEFAULTS["hidden_dim"], 2, "hidden size H")
-    add_int(s, "--steps", DEFAULTS["num_steps"], 1, "Adam steps per learning rate")
+    C.add_int(s, "--train-max-length", DEFAULTS["train_lengths"][1], 2, "longest training sequence")
+    C.add_int(s, "--test-length", DEFAULTS["test_length"], 1, "length of the test sequences")
+    C.add_int(s, "--hidden", DEFAULTS["hidden_dim"], 2, "hidden size H")
+    C.add_int(s, "--steps", DEFAULTS["num_steps"], 1, "Adam steps per learning rate")
     s.add_argument(
         "--learning-rates", type=_rates, default=DEFAULTS["learning_rates"],
         help="comma-separated learning rates; the best on validation is kept "
         f"(default {','.join(f'{r:g}' for r in DEFAULTS['learning_rates'])})",
     )  # fmt: skip
     s.add_argument("--all", action="store_true", help="run the whole comparison table")
-    add_common(s, out="switchssm-statetrack")
+    C.add_common(s, out="switchssm-statetrack")
     s.set_defaults(func=run)
 
 
@@ -77,9 +74,7 @@ def _settings(args) -> dict:
 
 
 def run(args) -> int:
-    from switchssm.cli._common import setup
-
-    setup()
+    C.setup()
     from switchssm.data import state_tracking_task
     from switchssm.pipelines import ReportFolder
     from switchssm.pipelines import state_tracking_table
@@ -114,10 +109,13 @@ def run(args) -> int:
                 f"      test accuracy at length {r.test_length}: {r.test_accuracy:.3f} "
                 f"(chance {r.chance_accuracy:.3f}); held-out accuracy at the training "
                 f"lengths {r.train_accuracy:.3f}; learning rate {r.learning_rate:g}"
-            )
+                + (f"; the state overflowed in {r.nonfinite_fraction:.0%} of the test "
+                   "sequences (an additive term breaks normalization)"
+                   if r.nonfinite_fraction else "")
+            )  # fmt: skip
         with folder:
             files = write_state_tracking_report(folder, results)
-    except USER_ERRORS as exc:
-        return fail(str(exc))
+    except C.USER_ERRORS as exc:
+        return C.fail(str(exc))
     print(f"[2/2] written to {args.out}/: {', '.join(files)} ({time.perf_counter() - t0:.0f} s)")
     return 0

@@ -7,10 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from switchssm.cli._common import USER_ERRORS
-from switchssm.cli._common import add_int
-from switchssm.cli._common import fail
-from switchssm.cli._common import setup
+from switchssm.cli import _common as C
 
 
 def add_parser(sub) -> None:
@@ -24,12 +21,12 @@ def add_parser(sub) -> None:
     )
     v.add_argument("--json", default=None, help="write the table as JSON to this path")
     v.add_argument("--figure", default=None, help="write the mutual-information curve (PNG)")
-    add_int(v, "--seed", 0, 0, "integer seed of the random problems")
+    C.add_int(v, "--seed", 0, 0, "integer seed of the random problems")
     v.set_defaults(func=run)
 
 
 def run(args) -> int:
-    setup()
+    C.setup()
     from switchssm.verify import format_table
     from switchssm.verify import run_all_checks
 
@@ -54,8 +51,8 @@ def run(args) -> int:
             Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
             plot_mi_curve(check_sweep(), path=args.figure)  # the sweep the table measured
             print(f"mutual-information figure written to {args.figure}")
-    except USER_ERRORS as exc:
-        return fail(str(exc))
+    except C.USER_ERRORS as exc:
+        return C.fail(str(exc))
     for c in failed:
         print(f"FAILED: {c.name}: {c.statement} ({c.metric} = {c.error:.3g})", file=sys.stderr)
     return 1 if failed else 0

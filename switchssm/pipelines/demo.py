@@ -382,32 +382,50 @@ def _report_lines(r: DemoResult) -> list[str]:
         "",
         markdown_table(
             [
-                {"quantity": "EM log-likelihood (train), converged",
-                 "value": f"{r.fit.log_likelihood:.2f}, "
-                          f"{'yes' if r.fit.converged[best] else 'NO'}"},
+                {
+                    "quantity": "EM log-likelihood (train), converged",
+                    "value": f"{r.fit.log_likelihood:.2f}, "
+                    f"{'yes' if r.fit.converged[best] else 'NO'}",
+                },
                 *[
-                    {"quantity": f"max error, {k}"
-                                 f"{' (after state matching)' if k != 'switch_prob' else ''}",
-                     "value": f"{v:.4f}"}
+                    {
+                        "quantity": f"max error, {k}"
+                        f"{' (after state matching)' if k != 'switch_prob' else ''}",
+                        "value": f"{v:.4f}",
+                    }
                     for k, v in r.parameter_errors.items()
                 ],
-                {"quantity": "held-out exact log-likelihood",
-                 "value": f"{r.heldout['log_likelihood']:.2f}"},
-                {"quantity": "held-out VMP ELBO (smoother)",
-                 "value": f"{r.heldout['vmp_elbo']:.2f}"},
-                {"quantity": "state accuracy: exact filter / smoother / VMP",
-                 "value": f"{acc['exact_filter']:.3f} / {acc['exact_smoother']:.3f} / "
-                          f"{acc['vmp_smoother']:.3f}"},
-                {"quantity": "state accuracy: trained minGRU",
-                 "value": f"{acc['trained_mingru']:.3f}"},
-                {"quantity": "trained minGRU vs exact filter: probe R^2",
-                 "value": f"{r.trained_vs_filter.probe_r2:.3f}"},
-                {"quantity": "trained minGRU: readout KL from exact filter (nats)",
-                 "value": f"{r.trained_vs_filter.readout_kl:.4f}"},
-                {"quantity": "cells built from the fitted model, mean KL from the exact "
-                             "filter (nats): minGRU / selective SSM",
-                 "value": f"{r.built_cell['mingru_mean_kl']:.3g} / "
-                          f"{r.built_cell['selective_mean_kl']:.3g}"},
+                {
+                    "quantity": "held-out exact log-likelihood",
+                    "value": f"{r.heldout['log_likelihood']:.2f}",
+                },
+                {
+                    "quantity": "held-out VMP ELBO (smoother)",
+                    "value": f"{r.heldout['vmp_elbo']:.2f}",
+                },
+                {
+                    "quantity": "state accuracy: exact filter / smoother / VMP",
+                    "value": f"{acc['exact_filter']:.3f} / {acc['exact_smoother']:.3f} / "
+                    f"{acc['vmp_smoother']:.3f}",
+                },
+                {
+                    "quantity": "state accuracy: trained minGRU",
+                    "value": f"{acc['trained_mingru']:.3f}",
+                },
+                {
+                    "quantity": "trained minGRU vs exact filter: probe R^2",
+                    "value": f"{r.trained_vs_filter.probe_r2:.3f}",
+                },
+                {
+                    "quantity": "trained minGRU: readout KL from exact filter (nats)",
+                    "value": f"{r.trained_vs_filter.readout_kl:.4f}",
+                },
+                {
+                    "quantity": "cells built from the fitted model, mean KL from the exact "
+                    "filter (nats): minGRU / selective SSM",
+                    "value": f"{r.built_cell['mingru_mean_kl']:.3g} / "
+                    f"{r.built_cell['selective_mean_kl']:.3g}",
+                },
             ]
         ),  # fmt: skip
         "",

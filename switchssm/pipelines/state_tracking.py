@@ -78,6 +78,8 @@ class StateTrackingResult(NamedTuple):
         chance_accuracy: the most probable final label's frequency (exact).
         normalized_accuracy: ``(test - chance) / (1 - chance)``: 0 at chance, 1 perfect.
         train_accuracy: per-step accuracy on held-out sequences of the training lengths.
+        nonfinite_fraction: fraction of test sequences whose last state is not finite
+            (an unnormalized state that overflowed: its prediction counts as wrong).
         accuracy_by_length: ``(test_length,)`` accuracy of the label after each prefix.
         learning_rate: the chosen learning rate.
         val_accuracy: final-step validation accuracy for each learning rate tried
@@ -97,6 +99,7 @@ class StateTrackingResult(NamedTuple):
     chance_accuracy: float
     normalized_accuracy: float
     train_accuracy: float
+    nonfinite_fraction: float
     accuracy_by_length: np.ndarray
     learning_rate: float
     val_accuracy: dict
@@ -131,14 +134,15 @@ def _cell_settings(cell: str, additive: bool, mode):
     return cell_kwargs, init_kwargs
 
 
-def _final_accuracy(result, data, num_symbols) -> tuple[float, np.ndarray]:
-    """Accuracy of the last label and after every prefix (non-finite predictions count as
-    wrong: an unnormalized state that overflowed predicts nothing)."""
+def _final_accuracy(result, data, num_symbols) -> tuple[float, np.ndarray, float]:
+    """Accuracy of the last label and after every prefix, and the fraction of sequences whose
+    last prediction is not finite (those count as wrong: an unnormalized state that
+    overflowed predicts nothing)."""
     probs = predict(result, data.one_hot(num_symbols), lengths=data.lengths)
     ok = np.all(np.isfinite(probs), axis=-1)
     pred = np.where(ok, probs.argmax(-1), -1)
     by_length = np.mean(pred == data.labels, axis=0)
-    return float(by_length[-1]), by_length
+    return float(by_length[-1]), by_length, float(1.0 - ok[:, -1].mean())
 
 
 def train_state_tracker(
@@ -240,7 +244,7 @@ def train_state_tracker(
             except FloatingPointError:  # the loss became NaN: this learning rate failed
                 val_acc[lr] = float("nan")
                 continue
-        acc, _ = _final_accuracy(res, val, task.num_symbols)
+        acc, _, _ = _final_accuracy(res, val, task.num_symbols)
         val_acc[lr] = acc
         if (
             best is None
@@ -253,7 +257,7 @@ def train_state_tracker(
             f"training {cell} on {task.name} diverged at every learning rate {lrs}"
         )
     lr, res = best
-    test_acc, by_length = _final_accuracy(res, test, task.num_symbols)
+    test_acc, by_length, nonfinite = _final_accuracy(res, test, task.num_symbols)
     chance = chance_accuracy(task, test_length)
     config = dict(
         task=task.name,
@@ -282,6 +286,7 @@ def train_state_tracker(
         chance_accuracy=chance,
         normalized_accuracy=(test_acc - chance) / (1.0 - chance),
         train_accuracy=float(res.metrics["accuracy"]),
+        nonfinite_fraction=nonfinite,
         accuracy_by_length=by_length,
         learning_rate=lr,
         val_accuracy=val_acc,
@@ -339,6 +344,7 @@ def _table_rows(results):
             "chance": r.chance_accuracy,
             "normalized": r.normalized_accuracy,
             "train acc.": r.train_accuracy,
+            "overflowed": r.nonfinite_fraction,
             "lr": r.learning_rate,
             "params": r.num_parameters,
             "s": round(r.seconds),

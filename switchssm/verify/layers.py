@@ -312,7 +312,7 @@ def _kalman_rows(r) -> list[Check]:
 
 
 def _sample(r, params, T):
-    """(y, u) from the categorical switching model (theory.md section 2), NumPy."""
+    """(y, u) from the categorical switching model (docs/theory.md section 2), NumPy."""
     pi = np.asarray(params.initial_probs)
     K = len(pi)
     z = r.random(T) < float(params.switch_prob)

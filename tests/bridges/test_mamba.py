@@ -3,7 +3,7 @@
 Independent sides: the closed form of the logistic function (keep gate), the existing
 logit-space minGRU bridge, the exact filter of the switching model (forward recursion,
 ``switchssm.inference.filter``), and the existing selective cell. Data are drawn with a
-NumPy sampler written here from the model's definition (theory.md section 2).
+NumPy sampler written here from the model's definition (docs/theory.md section 2).
 """
 
 import numpy as np

@@ -21,6 +21,7 @@ def test_full_bilinear_learns_parity_and_extrapolates():
     assert r.test_accuracy == 1.0  # trained on lengths 2-10, exact at 200
     np.testing.assert_array_equal(r.accuracy_by_length, 1.0)
     assert r.chance_accuracy == 0.5 and r.normalized_accuracy == 1.0
+    assert r.nonfinite_fraction == 0.0  # normalized states never overflow
 
 
 def test_reported_numbers_follow_their_definitions():
