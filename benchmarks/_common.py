@@ -323,6 +323,35 @@ def reference(f, params, x, with_grad=True):
     return h, g
 
 
+FORM_RTOL = 1e-9  # forms of one layer compared in float64 (form_check)
+
+
+def form_check(f, p, x, ref):
+    """Does ``f`` compute the same function as the float64 sequential reference ``ref``
+    (from :func:`reference`), and how far is its float32 answer from it?
+
+    The gate (``ok``) is the agreement in float64 (``f`` on float64 parameters), to
+    ``FORM_RTOL``. The float32 errors are reported beside it, not gated: for products of
+    random operators over long sequences they measure conditioning (another random draw can
+    lose a digit more), not a defect of the form. ``grad_finite`` says whether the float32
+    gradient is finite at all.
+    """
+    h64, g64 = ref
+    h_f, g_f = reference(f, p, x)  # this form, in float64
+    g32 = jax.jit(grad_of(f))(p, x)
+    out = {
+        "out_rel_err": rel(jax.jit(f)(p, x), h64),
+        "grad_rel_err": tree_rel(g32, g64),
+        "grad_finite": bool(all(np.all(np.isfinite(v)) for v in jax.tree_util.tree_leaves(g32))),
+        "float64_out_rel_err": rel(h_f, h64),
+        "float64_grad_rel_err": tree_rel(g_f, g64),
+    }
+    out["ok"] = bool(
+        out["float64_out_rel_err"] <= FORM_RTOL and out["float64_grad_rel_err"] <= FORM_RTOL
+    )
+    return out
+
+
 def run_sizes(doc, name, grid, bench_size, write_markdown, *, argv=None, observations=None):
     """The ``main`` of a :class:`Section` benchmark over a grid of sizes.
 

@@ -5,7 +5,9 @@ The cells are those :func:`switchssm.rnn.train_cell` knows (``switchssm.rnn.CELL
 their default settings, plus the positive-state (``space="log"``) minGRU and minLSTM. A cell
 with a ``mode`` runs in both forms (``"sequential"``: ``lax.scan``; ``"parallel"``:
 ``lax.associative_scan``), the others sequentially. Each output and parameter gradient is
-checked against the same cell in float64, sequential, before timing; the floor is
+checked against the same cell in float64, sequential, before timing (the bilinear cells,
+products of random operators whose float32 drift over 16384 steps is conditioning, are
+checked equal in float64 and their float32 errors reported); the floor is
 ``a*b + c`` over ``(T, H)``. Nothing here depends on the CPU: on a GPU or TPU the same command
 measures the forms where the parallel ones are meant to pay (``mode=None`` picks them there).
 
@@ -19,6 +21,7 @@ float32; compile times reported separately.
 from __future__ import annotations
 
 from _common import Section
+from _common import form_check
 from _common import reference
 from _common import run_sizes
 from _common import setup_jax
@@ -70,7 +73,12 @@ def bench_size(T, D, args):
 
         ref = reference(f_of("sequential" if modes[0] else None), p, x)
         for mode in modes:
-            sec.add(f"{label} {mode or 'sequential'}", f_of(mode), p, x, ref, state=D)
+            key = f"{label} {mode or 'sequential'}"
+            if name in BILINEAR:  # products of random operators: forms gated in float64
+                sec.add(key, f_of(mode), p, x, state=D)
+                sec.checks[key] = form_check(f_of(mode), p, x, ref)
+            else:
+                sec.add(key, f_of(mode), p, x, ref, state=D)
     return dict(T=T, D=D, forms=forms, timings=sec.run(), checks=sec.checks)
 
 
@@ -87,17 +95,28 @@ def write_markdown(path, result):
         t = rec["timings"]
         L.append(f"\n## T = {rec['T']}, D = H = {rec['D']}\n")
         L.append("| cell | form | fwd ms | x floor | grad ms | x floor | compile fwd / grad (s) "
-                 "| check |")  # fmt: skip
-        L.append("|---|---|---|---|---|---|---|---|")
+                 "| float32 err (out / grad) | check |")  # fmt: skip
+        L.append("|---|---|---|---|---|---|---|---|---|")
         for label, modes in rec["forms"].items():
             for m in modes:
                 f, g = t[f"{label} {m}"], t[f"{label} {m} | grad"]
-                ok = rec["checks"][f"{label} {m}"]["ok"]
+                c = rec["checks"][f"{label} {m}"]
+                grad = ("not finite" if not c.get("grad_finite", True)
+                        else f"{c.get('grad_rel_err', float('nan')):.1e}")  # fmt: skip
                 L.append(
                     f"| {label} | {m} | {1e3 * f['median_s']:.3g} | {f['ratio_to_floor']:.1f} | "
                     f"{1e3 * g['median_s']:.3g} | {g['ratio_to_floor']:.1f} | "
-                    f"{f['compile_s']:.2f} / {g['compile_s']:.2f} | {'ok' if ok else 'FAILED'} |"
+                    f"{f['compile_s']:.2f} / {g['compile_s']:.2f} | "
+                    f"{c['out_rel_err']:.1e} / {grad} | {'ok' if c['ok'] else 'FAILED'} |"
                 )
+    L.append(
+        "\nCheck: against the same cell in float64, sequential (relative 1e-4 outputs, 1e-3 "
+        "gradients); the bilinear cells are checked equal to it in float64 (relative 1e-9), "
+        "their float32 errors reported, not gated: a product of 16384 random operators drifts "
+        "in float32. A float32 gradient that is not finite is the limit documented in "
+        "`switchssm.rnn.bilinear` (a decayed channel's state underflows while its cotangent "
+        "overflows)."
+    )
     path.write_text("\n".join(L) + "\n")
 
 

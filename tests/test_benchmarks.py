@@ -24,7 +24,7 @@ def _passed(name: str, result: dict) -> bool:
     return result["all_checks_pass"] is True
 
 
-@pytest.mark.parametrize("name", ["fit", "exact", "mingru", "layers", "bilinear"])
+@pytest.mark.parametrize("name", ["fit", "exact", "mingru", "layers", "bilinear", "cells"])
 def test_quick_benchmark_runs_and_its_checks_pass(name, tmp_path):
     proc = subprocess.run(
         [sys.executable, str(BENCHMARKS / f"bench_{name}.py"), "--quick", "--out", str(tmp_path)],

@@ -18,8 +18,10 @@ task           symbols, state                                  ``|Q|``          
                product of the prefix (``g_t o ... o g_1``)
 =============  ==============================================  =====================  =====
 
-The random FSMs are *permutation automata*: each symbol permutes the states, so no input is
-ever forgotten and the state after 500 symbols depends on all of them. A uniformly random
+The random FSMs are *permutation automata*: each symbol permutes the states (drawn until
+every state is reachable from the start and two symbols act differently, so that the final
+state depends on the input), so no input
+is ever forgotten and the state after 500 symbols depends on all of them. A uniformly random
 transition table is, with high probability, a synchronizing automaton whose state after a
 few dozen symbols depends only on the last few (easy for any cell); the paper's text does
 not say which it used (docs/theory.md section 7). ``s3`` and ``s5`` are non-abelian groups
@@ -135,7 +137,8 @@ def state_tracking_task(
         task: one of :data:`STATE_TRACKING_TASKS`.
         modulus: ``m >= 2`` for ``modadd`` (default 5) and ``modarith`` (default 5).
         num_states: ``fsm`` only, ``>= 2`` (default 5).
-        num_symbols: ``fsm`` only, input symbols (default 3).
+        num_symbols: ``fsm`` only, input symbols, ``>= 2`` (default 3; with one symbol the
+            state would be a function of the length alone).
         seed: ``fsm`` only: integer seed of the random permutations.
 
     Returns:
@@ -168,9 +171,15 @@ def state_tracking_task(
         return _modarith_task(V.check_int(5 if modulus is None else modulus, "modulus", low=2))
     if task == "fsm":
         n = V.check_int(5 if num_states is None else num_states, "num_states", low=2)
-        k = V.check_int(num_symbols, "num_symbols")
+        k = V.check_int(num_symbols, "num_symbols", low=2)
         rng = np.random.default_rng(V.check_int(seed, "seed", low=0))
-        table = np.stack([rng.permutation(n) for _ in range(k)])
+        # redrawn (from the same stream) until every state is reachable from state 0 and the
+        # symbols act differently: otherwise (likely with 2 states) the final state is a
+        # function of the length alone, a task with one answer
+        while True:
+            table = np.stack([rng.permutation(n) for _ in range(k)])
+            if _all_reachable(table) and np.any(table != table[0]):
+                break
         return StateTrackingTask(
             f"fsm(states={n}, symbols={k}, seed={seed})",
             table,
@@ -180,6 +189,18 @@ def state_tracking_task(
             tuple(f"a{i}" for i in range(k)),
         )
     return _group_task(task, 3 if task == "s3" else 5)
+
+
+def _all_reachable(table) -> bool:
+    """Every state is reachable from state 0 under the transitions ``table[symbol, state]``."""
+    seen, frontier = {0}, [0]
+    while frontier:
+        q = frontier.pop()
+        for nxt in table[:, q].tolist():
+            if nxt not in seen:
+                seen.add(nxt)
+                frontier.append(nxt)
+    return len(seen) == table.shape[1]
 
 
 def run_fsm(task: StateTrackingTask, tokens) -> np.ndarray:

@@ -20,6 +20,7 @@ gives it after every prefix (one pass over the test sequences serves every lengt
 from __future__ import annotations
 
 import json
+import math
 import time
 import warnings
 from typing import NamedTuple
@@ -76,7 +77,8 @@ class StateTrackingResult(NamedTuple):
         test_length: length of the test sequences.
         test_accuracy: accuracy of the label after the last symbol, over the test sequences.
         chance_accuracy: the most probable final label's frequency (exact).
-        normalized_accuracy: ``(test - chance) / (1 - chance)``: 0 at chance, 1 perfect.
+        normalized_accuracy: ``(test - chance) / (1 - chance)``: 0 at chance, 1 perfect (NaN
+            when chance is 1: a task whose final label is certain).
         train_accuracy: per-step accuracy on held-out sequences of the training lengths.
         nonfinite_fraction: fraction of test sequences whose last state is not finite
             (an unnormalized state that overflowed: its prediction counts as wrong).
@@ -284,7 +286,7 @@ def train_state_tracker(
         test_length=test_length,
         test_accuracy=test_acc,
         chance_accuracy=chance,
-        normalized_accuracy=(test_acc - chance) / (1.0 - chance),
+        normalized_accuracy=(test_acc - chance) / (1.0 - chance) if chance < 1.0 else math.nan,
         train_accuracy=float(res.metrics["accuracy"]),
         nonfinite_fraction=nonfinite,
         accuracy_by_length=by_length,

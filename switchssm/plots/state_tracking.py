@@ -24,25 +24,36 @@ def plot_accuracy_by_length(results, *, title=None, path=None):
     """
     if not isinstance(results, list | tuple):
         results = [results]
-    fig, ax = plt.subplots(figsize=(8, 4.2), layout="constrained")
+    many = len(results) > 4
+    fig, ax = plt.subplots(figsize=(10.5 if many else 8, 4.2), layout="constrained")
     lo, hi = results[0].config["train_lengths"]
     ax.axvspan(lo, hi, color="0.9", label=f"training lengths {lo}-{hi}")
+    task_names = list(dict.fromkeys(r.task for r in results))
+    cell_names = list(dict.fromkeys(r.cell + (" + Bx" if r.additive else "") for r in results))
+    styles = ("-", "--", ":", "-.")
     chances = {}
-    for i, r in enumerate(results):
+    for r in results:
         t = np.arange(1, len(r.accuracy_by_length) + 1)
-        label = f"{r.cell}{' + Bx' if r.additive else ''} ({r.task}): {r.test_accuracy:.2f}"
-        ax.plot(t, r.accuracy_by_length, color=f"C{i % 10}", lw=1.2, label=label)
+        name = r.cell + (" + Bx" if r.additive else "")
+        ls = styles[task_names.index(r.task) % len(styles)]
+        color = f"C{cell_names.index(name) % 10}"
+        label = f"{name} ({r.task}): {r.test_accuracy:.2f}"
+        ax.plot(t, r.accuracy_by_length, color=color, ls=ls, lw=1.2, label=label)
         chances[r.task] = r.chance_accuracy
     for task, c in chances.items():
-        ax.axhline(c, color="k", ls=":", lw=1)
+        ax.axhline(c, color="k", ls=":", lw=0.8)
         ax.annotate(
-            f"chance ({task})", (1, c), xytext=(2, 2), textcoords="offset points", fontsize=8
-        )
+            f"chance ({task})", (1, c), xycoords=("axes fraction", "data"), xytext=(-2, 2),
+            textcoords="offset points", fontsize=8, ha="right",
+        )  # fmt: skip
     ax.set_xscale("log")
     ax.set_xlabel("prefix length t (log scale)")
     ax.set_ylabel("accuracy of the state after t symbols")
     ax.set_ylim(-0.02, 1.02)
-    ax.legend(fontsize=8, loc="lower left")
+    if many:  # outside the axes, where it hides no curve
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax.legend(fontsize=8, loc="lower left")
     tasks = ", ".join(dict.fromkeys(r.task for r in results))
     return finish(fig, title or f"State tracking: {tasks}", path)
 

@@ -35,6 +35,16 @@ built inside the step: ``O(T H^2 D)`` time and ``O(H^2)`` memory for the full ki
 and ``O(T H^2)`` memory for the dense kinds; normalized by a running scale factor so
 products of 10^5 operators stay finite). Both agree in values and gradients.
 
+Gradients over very long sequences: the normalized states are finite at any length, but
+their gradient need not be in float32. For the diagonal (and complex-diagonal) kinds, a
+channel whose eigenvalues are on average smaller than the dominant channel's decays
+geometrically relative to it, while its cotangent grows at the same rate backwards; the
+parameter gradient multiplies the two, a moderate number in float64 (on a random diagonal
+cell at ``T = 16384``: cotangents to ``3e50``, gradient entries below ``3e3``), but in
+float32 the state underflows to 0 and the cotangent overflows, and ``0 * inf`` is NaN. Train
+on short sequences, as the state-tracking protocol does, or differentiate long ones in
+float64.
+
 Initializations (the paper's are not given in its text; these are documented choices): every
 ``A(e_k)`` for a one-hot input starts as a random matrix with spectral radius about 1
 (entries ``N(0, 1/H)`` for the full kind, each factor scaled so the product is),
@@ -175,14 +185,16 @@ def _parallel_normalized(blocks, h0):
     """Directions of ``A_t ... A_1 h0`` by an associative scan of scale-free products.
 
     Every partial product is divided by its largest entry (a positive scalar, so the
-    direction of the state is unchanged), which keeps products of any length finite.
+    direction of the state is unchanged), which keeps products of any length finite. The
+    scale factors carry no gradient, exactly: the returned unit vectors do not depend on them,
+    so the backward pass skips their quotient-rule terms.
     """
     t_axis = blocks.ndim - 4
-    blocks = blocks / _max_abs(blocks)
+    blocks = blocks / lax.stop_gradient(_max_abs(blocks))
 
     def compose(first, second):  # second after first
         prod = jnp.einsum("...nab,...nbc->...nac", second, first)
-        return prod / _max_abs(prod)
+        return prod / lax.stop_gradient(_max_abs(prod))
 
     prods = lax.associative_scan(compose, blocks, axis=t_axis)
     n, b = blocks.shape[-3], blocks.shape[-1]

@@ -77,6 +77,21 @@ def test_random_fsm_is_a_permutation_automaton_and_deterministic():
     assert d1.lengths.min() >= 2 and d1.lengths.max() <= 10
 
 
+def test_random_fsm_reaches_every_state():
+    """No draw is a machine with one answer: with 2 states and 3 symbols, 1 draw in 8 is all
+    identities and 1 in 8 all swaps (the state after 500 symbols is then fixed); every seed's
+    machine must reach every state (checked by running it, independently of the generator's
+    own search) and end in more than one state (exact chance below 1)."""
+    for seed in range(40):
+        for n, k in ((2, 3), (2, 2), (5, 2)):
+            t = state_tracking_task("fsm", num_states=n, num_symbols=k, seed=seed)
+            reached = {0}
+            for _ in range(n):
+                reached |= {int(t.transition[a, q]) for q in reached for a in range(k)}
+            assert reached == set(range(n)), (seed, n, k)
+            assert chance_accuracy(t, 500) < 1.0
+
+
 def test_chance_is_exact():
     for name, kw, expected in [
         ("parity", {}, 0.5),
@@ -134,6 +149,7 @@ def test_run_fsm_matches_a_loop():
         (lambda: state_tracking_task("modarith", modulus=1.5), "modulus"),
         (lambda: state_tracking_task("parity", modulus=3), "modulus"),
         (lambda: state_tracking_task("fsm", num_states=1), "num_states"),
+        (lambda: state_tracking_task("fsm", num_symbols=1), "num_symbols"),
         (lambda: state_tracking_task("s3", num_states=4), "num_states"),
         (lambda: state_tracking_task("sorting"), "task"),
         (lambda: sample_state_tracking(0, state_tracking_task("parity"), 3, 0), "min_length"),
