@@ -33,7 +33,7 @@ EXACT_TOL = 1e-9
 
 
 def _fsm_row(rng) -> Check:
-
+    """Proposition 1: the FSM-built cell against a plain loop over the machine."""
     n, k, T = 10, 3, 2000
     table = rng.integers(0, n, size=(k, n))
     symbols = rng.integers(0, k, size=T)
@@ -52,7 +52,7 @@ def _fsm_row(rng) -> Check:
 
 
 def _iohmm_row(rng) -> Check:
-
+    """The IOHMM-built normalized cell against a dense NumPy forward filter."""
     K, X, Y, T = 3, 2, 3, 300
     pi = rng.dirichlet(np.ones(K))
     P = rng.dirichlet(np.ones(K), size=(X, K))
@@ -74,7 +74,7 @@ def _iohmm_row(rng) -> Check:
 
 
 def _switching_row(rng) -> Check:
-
+    """The gated switching filter as identity-plus-rank-one operators, vs the exact filter."""
     K, V = 3, 4
     params = SwitchingParams(
         rng.dirichlet(np.full(K, 3.0)), 0.2, CategoricalEmission(rng.dirichlet(np.ones(V), K)),
@@ -96,7 +96,7 @@ def _switching_row(rng) -> Check:
 
 
 def _commuting_row(rng) -> Check:
-
+    """Proposition 2: the shared-eigenbasis kinds' operators commute."""
     errs = []
     for i, init in enumerate((init_rotation, init_complex_diagonal, init_diagonal_bilinear)):
         p = init(jax.random.PRNGKey(int(rng.integers(2**31)) + i), 6, 8)
