@@ -34,6 +34,8 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax import lax
 
 from switchssm.inference import _parallel
 from switchssm.inference._recursions import backward_log
@@ -187,6 +189,84 @@ def _log_likelihood_jvp(parallel, primals, tangents):
     g_pi = g_pi + jnp.exp(log_rho2[0] + log_r[0] + lc0[0] + q[0])  # alpha_0 = pi
     out = out + jnp.sum(g_pi * df.pi)
     return total(log_norms) + jnp.sum(f.shift), out
+
+
+def cotangents(f: Factors, g) -> Factors:
+    """Cotangent of ``g * log_likelihood(f)`` (sequential): the derivative of the module
+    docstring, by one log-space forward scan that keeps only :math:`\\log\\alpha_t` and one
+    backward scan that accumulates the coefficients as it goes.
+
+    The same numbers as reverse mode through :func:`log_likelihood` at about a third of its
+    memory (no ``(T, 2, K)`` array is formed): the probability-space kernel's VJP
+    (:mod:`._scaled`) falls back to it inside a ``lax.cond`` where its messages underflow,
+    and XLA plans that branch's buffers beside the fast path's.
+    """
+    log_pi, log_rho2 = jnp.log(f.pi), _log_rho2(f.rho)
+    T = f.log_cue.shape[0]
+    categorical = f.log_rows is None
+    log_table = jnp.log(f.table) if categorical else None
+
+    def rows(x_t):
+        return log_table[x_t] if categorical else x_t
+
+    xs = (f.index if categorical else f.log_rows, f.log_cue)
+
+    def forward_step(log_alpha, inp):
+        log_r, lc = rows(inp[0]), inp[1]
+        la = jnp.stack([log_rho2[0] + log_alpha + lc[0], log_rho2[1] + log_pi + lc[1]]) + log_r
+        lj = la - lse(la)
+        new = jnp.logaddexp(lj[0], lj[1])
+        return new, new
+
+    _, log_alpha = lax.scan(forward_step, log_pi, xs)
+    log_prev = jnp.concatenate([log_pi[None], log_alpha[:-1]], axis=0)
+    first = jnp.arange(T) == 0
+
+    def backward_step(carry, inp):
+        log_beta, g_pi, g_keep, g_rho = carry
+        x_t, lc, lp, is_first = inp
+        log_r = rows(x_t)
+        w0 = log_rho2[0] + lp + lc[0]
+        w1 = log_rho2[1] + log_pi + lc[1]
+        la0, la1 = w0 + log_r, w1 + log_r
+        q = log_beta - lse(jnp.stack([la0, la1]) + log_beta)
+        g0, g1 = jnp.exp(la0 + q), jnp.exp(la1 + q)  # smoothed joint
+        g_row = jnp.exp(jnp.logaddexp(w0, w1) + q) if categorical else g0 + g1
+        keep_k = jnp.exp(lp + log_r + lc[0] + q)  # d log P / d(1 - rho), by state
+        fresh_k = jnp.exp(log_pi + log_r + lc[1] + q)  # d log P / d(rho), by state
+        g_pi = g_pi + jnp.exp(log_rho2[1] + log_r + lc[1] + q)  # a_t(1, k) without pi_k
+        # alpha_0 = pi: a_1(0, k) without pi_k
+        g_pi = g_pi + jnp.where(is_first, jnp.exp(log_rho2[0] + log_r + lc[0] + q), 0.0)
+        # backward message of step t - 1
+        b0 = log_rho2[0] + log_r + lc[0] + log_beta
+        b1 = log_rho2[1] + lse(log_pi + log_r + lc[1] + log_beta)
+        nb = jnp.logaddexp(b0, b1)
+        nb = nb - jnp.max(nb)
+        carry = nb, g_pi, g_keep + jnp.sum(keep_k), g_rho + jnp.sum(fresh_k)
+        return carry, (g_row, jnp.stack([jnp.sum(g0), jnp.sum(g1)]))
+
+    K, dtype = log_pi.shape[0], log_pi.dtype
+    zero = jnp.zeros((), dtype)
+    init = (jnp.zeros((K,), dtype), jnp.zeros((K,), dtype), zero, zero)
+    (_, g_pi, g_keep, g_rho), (g_rows, g_cue) = lax.scan(
+        backward_step, init, (*xs, log_prev, first), reverse=True
+    )
+    if categorical:
+        g_table = jax.ops.segment_sum(g_rows, f.index, num_segments=f.table.shape[0])
+        g_index = np.zeros(f.index.shape, jax.dtypes.float0)
+        g_log_rows = None
+    else:
+        g_table = g_index = None
+        g_log_rows = g * g_rows
+    return Factors(
+        pi=g * g_pi,
+        rho=g * (g_rho - g_keep),
+        table=None if g_table is None else g * g_table,
+        index=g_index,
+        log_rows=g_log_rows,
+        log_cue=g * g_cue,
+        shift=jnp.broadcast_to(g, f.shift.shape),
+    )
 
 
 @partial(jax.custom_jvp, nondiff_argnums=(2,))

@@ -8,6 +8,12 @@ dense :math:`K \\times K` products with ``lax.associative_scan``: :math:`O(T K^3
 sequential :math:`O(TK)` recursion is faster (see ``benchmarks/``). Each product is kept
 max-normalized, and each step's evidence is normalized by its maximum before it enters
 (:func:`~switchssm.inference._recursions.normalize_steps`), so nothing overflows.
+
+Products of probabilities can still underflow where the log-space recursion does not: with
+no switching (:math:`\rho = 0`) a state's weight of :math:`e^{-800}` is kept exactly in log
+space and is 0 here, and when later evidence favours that state by more, every entry of a
+product is 0 and the messages are NaN. Where a pass returns NaN from NaN-free input, it is
+recomputed by the sequential log-space recursion (a ``lax.cond``: under ``vmap`` both run).
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax import lax
 
+from switchssm.inference._recursions import backward_log
+from switchssm.inference._recursions import forward_log
 from switchssm.inference._recursions import normalize_steps
 
 
@@ -46,8 +54,30 @@ def _log_normalize(v):
     return jnp.log(v) - jnp.log(s)
 
 
+def _underflowed(out, log_e):
+    """True where ``out`` has NaN that NaN-free evidence cannot explain (module docstring)."""
+    return jnp.any(jnp.isnan(out)) & ~jnp.any(jnp.isnan(log_e))
+
+
 def forward_log_parallel(log_pi, log_rho2, log_e):
-    """Same outputs as :func:`switchssm.inference._recursions.forward_log`, by associative scan."""
+    """Same outputs as :func:`switchssm.inference._recursions.forward_log`, by associative
+    scan (the sequential recursion where the products underflowed)."""
+    out = _forward_products(log_pi, log_rho2, log_e)
+    return lax.cond(
+        _underflowed(out[1], log_e), lambda: forward_log(log_pi, log_rho2, log_e), lambda: out
+    )
+
+
+def backward_log_parallel(log_pi, log_rho2, log_e):
+    """Backward messages (up to per-step constants), ``(T, K)``, by reverse associative scan
+    (the sequential recursion where the products underflowed)."""
+    out = _backward_products(log_pi, log_rho2, log_e)
+    return lax.cond(
+        _underflowed(out, log_e), lambda: backward_log(log_pi, log_rho2, log_e), lambda: out
+    )
+
+
+def _forward_products(log_pi, log_rho2, log_e):
     log_e, shift = normalize_steps(log_e)
     mats = _normalized(_log_transition(log_pi, log_rho2, log_e))
     prefix = lax.associative_scan(_combine, mats)  # P_t = M_t ... M_1 (normalized)
@@ -64,8 +94,7 @@ def forward_log_parallel(log_pi, log_rho2, log_e):
     return la - lc[:, None, None], lc + shift
 
 
-def backward_log_parallel(log_pi, log_rho2, log_e):
-    """Backward messages (up to per-step constants), ``(T, K)``, by reverse associative scan."""
+def _backward_products(log_pi, log_rho2, log_e):
     log_e, _ = normalize_steps(log_e)
     mats = _normalized(_log_transition(log_pi, log_rho2, log_e))
     mats_t = jnp.swapaxes(mats[1:], -1, -2)  # M_{t+1}^T for t = 1..T-1

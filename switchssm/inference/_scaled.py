@@ -44,10 +44,12 @@ then use the exact log-space recursions of :mod:`switchssm.inference.exact`.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from switchssm.inference import _logspace
@@ -272,72 +274,140 @@ def previous(alpha0, alpha):
 # Log-likelihood with a forward-backward VJP.
 
 
-@jax.custom_vjp
-def log_likelihood(alpha0, ev: Evidence):
-    """``(sum_t log c_t + sum_t log_shift_t, ok)``, ``ok`` a float 0/1 flag whose cotangent
-    is ignored.
-
-    The gradient is the forward-backward one of the module docstring. Where ``ok`` is 0
-    the gradient is 0 (callers select the log-space result with ``lax.cond``); if only the
-    backward recursion underflows, it falls back to reverse mode through the forward scan.
-    """
-    f = filter_(alpha0, ev)
-    return f.log_likelihood, f.ok.astype(f.c.dtype)
-
-
-def _ll_fwd(alpha0, ev):
-    f = filter_(alpha0, ev)
-    return (f.log_likelihood, f.ok.astype(f.c.dtype)), (alpha0, ev, f.alpha, f.c, f.ok)
-
-
-def _materialized_ll(alpha0, d, w):
-    """Reference forward pass on materialized ``(d, w)`` (for reverse-mode autodiff)."""
-
-    def step(alpha, inp):
-        a = alpha * inp[0] + inp[1]
-        c = jnp.sum(a)
-        return a / _safe(c)[0], c
-
-    _, c = lax.scan(step, alpha0, (d, w))
-    return jnp.sum(jnp.log(_safe(c)[0]))
-
-
-def evidence_vjp(alpha0, ev: Evidence, alpha, c, g, fallback: bool = True):
-    """Cotangents ``(alpha0, ev)`` of ``g * (sum_t log c_t + sum_t log_shift_t)`` from the
-    forward pass's ``alpha`` and ``c`` (module docstring: one backward scan). If the backward
-    messages underflow, reverse mode through the forward scan instead; with
-    ``fallback=False`` the caller handles that case: ``(g_alpha0, g_ev, ok_b)``."""
+def evidence_vjp(alpha0, ev: Evidence, alpha, c, g):
+    """Cotangents ``(alpha0, ev, ok_b)`` of ``g * (sum_t log c_t + sum_t log_shift_t)`` from
+    the forward pass's ``alpha`` and ``c`` (module docstring: one backward scan); ``ok_b``
+    False where the backward messages underflowed (the cotangents are then unusable)."""
     b, _ = backward(ev)
     ab, ok_b = _safe(jnp.sum(alpha * b, -1))
     scaled = b / (c * ab)[:, None]  # d log P / d w_t
     _, dense_vjp = jax.vjp(Evidence.dense, ev)
 
-    def cotangents(g_alpha0, g_d, g_w):
-        # select, not multiply: where the forward pass underflowed (g = 0 by the callers'
-        # choice) these may be NaN, and 0 * NaN is NaN
-        def gate(x):
-            return jnp.where(g != 0, x, 0.0)
-
-        (g_ev,) = dense_vjp((gate(g * g_d), gate(g * g_w)))
-        g_ev = g_ev._replace(log_shift=jnp.broadcast_to(g, ev.log_shift.shape))
-        return gate(g * g_alpha0), g_ev
+    # select, not multiply: where the forward pass underflowed (g = 0 by the callers' choice)
+    # these may be NaN, and 0 * NaN is NaN
+    def gate(x):
+        return jnp.where(g != 0, x, 0.0)
 
     d1 = ev.step(*jax.tree.map(lambda x: x[0], ev.scan_inputs()))[0]
-    fast = cotangents(scaled[0] * d1, previous(alpha0, alpha) * scaled, scaled)
-    if not fallback:
-        return (*fast, jnp.all(ok_b))
-
-    def slow():
-        # the barrier keeps XLA from hoisting this branch's (T, K) arrays out of the cond
-        _, vjp = jax.vjp(_materialized_ll, alpha0, *lax.optimization_barrier(ev).dense())
-        return cotangents(*vjp(jnp.ones_like(g)))
-
-    return lax.cond(jnp.all(ok_b), lambda: fast, slow)
+    g_d, g_w = previous(alpha0, alpha) * scaled, scaled
+    (g_ev,) = dense_vjp((gate(g * g_d), gate(g * g_w)))
+    g_ev = g_ev._replace(log_shift=jnp.broadcast_to(g, ev.log_shift.shape))
+    return gate(g * scaled[0] * d1), g_ev, jnp.all(ok_b)
 
 
-def _ll_bwd(res, cts):
-    alpha0, ev, alpha, c, ok = res
-    return evidence_vjp(alpha0, ev, alpha, c, jnp.where(ok, cts[0], 0.0))
+def _float_or_none(x):
+    """``x`` if it is a float array (differentiable), else ``None``."""
+    if x is None or not jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating):
+        return None
+    return x
 
 
-log_likelihood.defvjp(_ll_fwd, _ll_bwd)
+def _no_cotangent(x):
+    """The cotangent of an integer or boolean input (or None)."""
+    return None if x is None else np.zeros(jnp.shape(x), jax.dtypes.float0)
+
+
+def _with_data(fn, y, u, mask):
+    """``fn(params, y, u, mask)`` as a function of ``(params, y_f, u_f)``, the float data
+    (None where ``y`` or ``u`` is not float, which then passes through undifferentiated)."""
+
+    def f(p, y_f, u_f):
+        return fn(p, y if y_f is None else y_f, u if u_f is None else u_f, mask)
+
+    return f
+
+
+def _map(fn, batched: bool):
+    return jax.vmap(fn) if batched else fn
+
+
+def _sum_batch(tree, batched: bool):
+    return jax.tree.map(lambda x: jnp.sum(x, axis=0), tree) if batched else tree
+
+
+def _log_space_lls(params, y, u, mask, batched):
+    def one(y, u, mask):
+        return _logspace.log_likelihood(_logspace.factors(params, y, u, mask))
+
+    return _map(one, batched)(y, u, mask)
+
+
+def log_likelihood(params: SwitchingParams, y, u=None, mask=None, batched=False, fallback=True):
+    """``(log-likelihood, ok)`` of the always-emitting model: one sequence, or ``(N,)`` of a
+    padded batch (``batched``; ``mask`` False at padded steps). ``ok`` (float 0/1, cotangent
+    ignored) is False where a forward normalizer underflowed.
+
+    The gradient is the forward-backward one of the module docstring: one backward scan per
+    sequence, not reverse mode through the forward scan. With ``fallback``, the value and the
+    gradient are exact everywhere: where a forward or backward normalizer underflowed, they
+    come from the log-space recursion (:func:`._logspace.cotangents` for the gradient),
+    chosen by a ``lax.cond`` outside any ``vmap`` of this function's own (under a caller's
+    ``vmap`` both branches run). Without it there is no ``lax.cond``: where ``ok`` is 0 the
+    value is unusable and the gradient 0, and where only the backward messages underflowed
+    the gradient is NaN (callers, like :func:`~switchssm.fit.fit_mle` under its ``vmap``
+    over restarts, re-run in log space).
+    """
+    return _log_likelihood(params, y, u, mask, batched, fallback)
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(4, 5))
+def _log_likelihood(params, y, u, mask, batched, fallback):
+    return _ll_fwd(params, y, u, mask, batched, fallback)[0]
+
+
+def _ll_fwd(params, y, u, mask, batched, fallback):
+    def one(y, u, mask):
+        f = filter_(params.initial_probs, evidence(params, y, u, mask))
+        return f.log_likelihood, f.alpha, f.c, f.ok
+
+    ll, alpha, c, ok = _map(one, batched)(y, u, mask)
+    if fallback:
+        ll = lax.cond(jnp.all(ok), lambda: ll, lambda: _log_space_lls(params, y, u, mask, batched))
+    return (ll, ok.astype(c.dtype)), (params, y, u, mask, alpha, c, ok)
+
+
+def _ll_bwd(batched, fallback, res, cts):
+    params, y, u, mask, alpha, c, ok = res
+    g = cts[0] if fallback else jnp.where(ok, cts[0], 0.0)
+    y_f, u_f = _float_or_none(y), _float_or_none(u)
+
+    def fast_one(y, u, mask, alpha, c, g):
+        def ev_and_alpha0(p, y, u, mask):
+            return evidence(p, y, u, mask), p.initial_probs
+
+        (ev, alpha0), ev_vjp = jax.vjp(
+            _with_data(ev_and_alpha0, y, u, mask), params, _float_or_none(y), _float_or_none(u)
+        )
+        g_alpha0, g_ev, ok_b = evidence_vjp(alpha0, ev, alpha, c, g)
+        return ev_vjp((g_ev, g_alpha0)), ok_b
+
+    # the fast cotangents are computed outside the cond (XLA fuses them with their
+    # producers; inside a branch it cannot, which cost ~50 us per call at K = 4, T = 10^3);
+    # where a pass underflowed they are garbage and discarded
+    (g_p, g_y, g_u), ok_b = _map(fast_one, batched)(y, u, mask, alpha, c, g)
+    fast = _sum_batch(g_p, batched), g_y, g_u
+    if fallback:
+
+        def slow():  # the log-space forward-backward, in (T, K) memory beside the fast path
+            def one(y, u, mask, g):
+                f, vjp = jax.vjp(
+                    _with_data(_logspace.factors, y, u, mask),
+                    params, _float_or_none(y), _float_or_none(u),
+                )  # fmt: skip
+                return vjp(_logspace.cotangents(f, g))
+
+            g_p, g_y, g_u = _map(one, batched)(y, u, mask, g)
+            return _sum_batch(g_p, batched), g_y, g_u
+
+        g_p, g_y, g_u = lax.cond(jnp.all(ok) & jnp.all(ok_b), lambda: fast, slow)
+    else:
+        bad = jnp.any(ok & ~ok_b)
+        g_p, g_y, g_u = jax.tree.map(lambda x: jnp.where(bad, jnp.nan, x), fast)
+    if y_f is None:
+        g_y = _no_cotangent(y)
+    if u_f is None:
+        g_u = _no_cotangent(u)
+    return g_p, g_y, g_u, _no_cotangent(mask)
+
+
+_log_likelihood.defvjp(_ll_fwd, _ll_bwd)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from switchssm.inference import _logspace
 from switchssm.inference import _scaled
@@ -63,16 +62,6 @@ def _log_space_ll(params, y, u, mask):
     return _logspace.log_likelihood(_logspace.factors(params, y, u, mask))
 
 
-def _fast_ll(params, y, u, mask):
-    """``(log-likelihood, ok)`` by the probability-space kernel (a forward-backward
-    gradient); ``ok`` False means a normalizer underflowed."""
-    if params.gated:
-        return _log_space_ll(params, y, u, mask), jnp.array(True)
-    ev = _scaled.evidence(params, y, u, mask)
-    ll, ok = _scaled.log_likelihood(params.initial_probs, ev)
-    return ll, ok > 0
-
-
 def log_likelihoods_checked(
     params: SwitchingParams, data: Sequences, log_space: bool = False
 ) -> tuple[Float[Array, " N"], Bool[Array, ""]]:
@@ -80,14 +69,18 @@ def log_likelihoods_checked(
     ``log_space``).
 
     For use under an outer ``vmap`` (restarts), where a ``lax.cond`` would run both
-    branches: the caller re-runs with ``log_space=True`` when ``ok`` is False.
+    branches: no ``lax.cond`` here; the caller re-runs with ``log_space=True`` when ``ok``
+    is False or the gradient is not finite (the backward messages underflowed).
     """
-    one = _log_space_ll if log_space else _fast_ll
-    out = jax.vmap(one, in_axes=(None, 0, 0, 0))(params, data.values, data.cue, data.mask)
-    if log_space:
-        return out, jnp.array(True)
-    lls, ok = out
-    return lls, jnp.all(ok)
+    if log_space or params.gated:
+        lls = jax.vmap(_log_space_ll, in_axes=(None, 0, 0, 0))(
+            params, data.values, data.cue, data.mask
+        )
+        return lls, jnp.array(True)
+    lls, ok = _scaled.log_likelihood(
+        params, data.values, data.cue, data.mask, batched=True, fallback=False
+    )
+    return lls, jnp.all(ok > 0)
 
 
 def log_likelihoods(params: SwitchingParams, data: Sequences) -> Float[Array, " N"]:
@@ -97,8 +90,9 @@ def log_likelihoods(params: SwitchingParams, data: Sequences) -> Float[Array, " 
     normalizer underflowed (a ``lax.cond``). Differentiable in ``params`` (the kernel's
     forward-backward custom VJP). No validation: see :func:`batch_log_likelihood`.
     """
-    lls, ok = log_likelihoods_checked(params, data)
-    return lax.cond(ok, lambda: lls, lambda: log_likelihoods_checked(params, data, True)[0])
+    if params.gated:
+        return log_likelihoods_checked(params, data, True)[0]
+    return _scaled.log_likelihood(params, data.values, data.cue, data.mask, batched=True)[0]
 
 
 _log_likelihoods_jit = jax.jit(log_likelihoods)

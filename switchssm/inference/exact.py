@@ -316,63 +316,6 @@ def _log_space_ll(params, y, u, parallel=False):
     return _logspace.log_likelihood(_logspace.factors(params, y, u), parallel)
 
 
-def _float_or_none(x):
-    """``x`` if it is a float array (differentiable), else ``None``."""
-    if x is None or not jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating):
-        return None
-    return x
-
-
-@jax.custom_vjp
-def _always_ll(params, y, u):
-    return _always_ll_fwd(params, y, u)[0]
-
-
-def _always_ll_fwd(params, y, u):
-    f = _scaled.filter_(params.initial_probs, _scaled.evidence(params, y, u))
-    value = lax.cond(f.ok, lambda: f.log_likelihood, lambda: _log_space_ll(params, y, u))
-    return value, (params, y, u, f.alpha, f.c, f.ok)
-
-
-def _always_ll_bwd(res, g):
-    """Forward-backward cotangents, or reverse mode through the log-space recursion where
-    the forward or backward pass underflowed. A custom VJP at this level (rather than
-    differentiating a ``lax.cond``) keeps the log-space branch's residuals out of the fast
-    path."""
-    params, y, u, alpha, c, ok = res
-    y_f, u_f = _float_or_none(y), _float_or_none(u)
-
-    def closure(fn):
-        def f(p, yf, uf):
-            return fn(p, y if yf is None else yf, u if uf is None else uf)
-
-        return f
-
-    # the fast cotangents are computed outside the cond (XLA fuses them with their
-    # producers; inside a branch it cannot, which cost ~50 us per call at K = 4, T = 10^3);
-    # where the forward pass underflowed they are garbage and discarded
-    def evidence_and_alpha0(p, y, u):
-        return _scaled.evidence(p, y, u), p.initial_probs
-
-    (ev, alpha0), ev_vjp = jax.vjp(closure(evidence_and_alpha0), params, y_f, u_f)
-    g_alpha0, g_ev, ok_b = _scaled.evidence_vjp(alpha0, ev, alpha, c, g, fallback=False)
-    fast = ev_vjp((g_ev, g_alpha0))
-
-    def slow():  # also where only the backward messages underflowed
-        _, vjp = jax.vjp(closure(_log_space_ll), params, y_f, u_f)
-        return vjp(g)
-
-    g_p, g_y, g_u = lax.cond(ok & ok_b, lambda: fast, slow)
-    if y_f is None:
-        g_y = np.zeros(jnp.shape(y), jax.dtypes.float0)
-    if u is not None and u_f is None:
-        g_u = np.zeros(jnp.shape(u), jax.dtypes.float0)
-    return g_p, g_y, g_u
-
-
-_always_ll.defvjp(_always_ll_fwd, _always_ll_bwd)
-
-
 def log_likelihood(
     params: SwitchingParams, y, u=None, *, mode: str | None = None
 ) -> Float[Array, ""]:
@@ -407,7 +350,7 @@ def _log_likelihood_impl(params, y, u, mode):
         _, _, log_norms = gated_gate_and_candidate(params, y, u)
         return total(log_norms)
     if mode == "sequential":
-        return _always_ll(params, y, u)
+        return _scaled.log_likelihood(params, y, u)[0]
     return _log_space_ll(params, y, u, parallel=mode == "parallel")
 
 

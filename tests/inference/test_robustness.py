@@ -277,6 +277,96 @@ def test_gradient_with_tiny_emission_probabilities():
         np.testing.assert_allclose(g, ref, rtol=1e-9, err_msg=mode)
 
 
+# Where the probability-space kernel underflows (no switching, and a run of observations
+# that leaves one state's filter weight below 1e-308), the sequential gradient falls back to
+# the log-space forward-backward. Means (0, 40), unit variance, rho = 0: the first two
+# observations put state 1 at exp(-788) (0 in float64), the third gives state 0 evidence
+# exp(-720) relative to state 1, so the scaled normalizer is below the smallest normal float.
+# (Observations that favour a switch by e^800 would make d log P / d rho overflow instead.)
+UNDERFLOW_Y = np.array([[0.3], [-0.2], [38.0], [0.1]])
+TINY = np.finfo(np.float64).tiny
+
+
+def _scaled_normalizers(y, means, rho, pi):
+    """The probability-space forward pass in plain NumPy (evidence rescaled per step)."""
+    alpha, out = np.asarray(pi, float), []
+    for v in y[:, 0]:
+        lp = -((v - np.asarray(means)) ** 2) / 2
+        e = np.exp(lp - lp.max())
+        a = ((1 - rho) * alpha + rho * np.asarray(pi)) * e
+        out.append(a.sum())
+        alpha = a / a.sum() if a.sum() > 0 else a
+    return np.array(out)
+
+
+def _no_switch_reference(y, means, pi):
+    """Closed forms at rho = 0 (unit variance; the normal constant cancels in gradients):
+    log P = log sum_k pi_k L_k, d/dm_k = w_k sum_t (y_t - m_k) with w_k the posterior weight
+    of state k, and the one-sided d/drho = (sum_t sum_{j,k} pi_j pi_k L_{j..t-1, k t..T}
+    - T P) / P, a switch at step t from path j to path k."""
+    y = y[:, 0]
+    T, means, pi = len(y), np.asarray(means, float), np.asarray(pi, float)
+    lp = -((y[None, :] - means[:, None]) ** 2) / 2  # (K, T)
+    log_L = lp.sum(1)
+    log_P = np.logaddexp.reduce(np.log(pi) + log_L)
+    w = np.exp(np.log(pi) + log_L - log_P)
+    g_means = w * (y[None, :] - means[:, None]).sum(1)
+    head = np.concatenate([np.zeros((len(pi), 1)), np.cumsum(lp, 1)[:, :-1]], 1)  # steps < t
+    tail = np.cumsum(lp[:, ::-1], 1)[:, ::-1]  # steps >= t
+    switch = [
+        np.log(pi[j]) + np.log(pi[k]) + head[j, t] + tail[k, t]
+        for t in range(T) for j in range(len(pi)) for k in range(len(pi))
+    ]  # fmt: skip
+    g_rho = np.exp(np.logaddexp.reduce(switch) - log_P) - T
+    return log_P, g_means, g_rho
+
+
+def test_sequential_gradient_where_the_scaled_kernel_underflows():
+    means, pi = (0.0, 40.0), (0.5, 0.5)
+    assert np.any(_scaled_normalizers(UNDERFLOW_Y, means, 0.0, pi) < TINY)  # the fallback runs
+    log_P, g_means, g_rho = _no_switch_reference(UNDERFLOW_Y, means, pi)
+
+    def ll(m, rho, mode):
+        em = GaussianEmission(m[:, None], jnp.eye(1))
+        return log_likelihood(SwitchingParams(jnp.asarray(pi), rho, em), UNDERFLOW_Y, mode=mode)
+
+    for mode in MODES:
+        value, (gm, gr) = jax.value_and_grad(ll, argnums=(0, 1))(jnp.asarray(means), 0.0, mode)
+        # the unit-variance normal constant, -T log(2 pi) / 2, is not in log_P
+        assert float(value) + len(UNDERFLOW_Y) * np.log(2 * np.pi) / 2 == pytest.approx(log_P)
+        np.testing.assert_allclose(gm, g_means, rtol=1e-10, err_msg=mode)
+        assert float(gr) == pytest.approx(g_rho, rel=1e-10), mode
+        # no switching: the smoothed state is the posterior weight w_k = g_means_k / sum(y - m_k)
+        em = GaussianEmission(jnp.asarray(means)[:, None], jnp.eye(1))
+        post = smooth(SwitchingParams(jnp.asarray(pi), 0.0, em), UNDERFLOW_Y, mode=mode)
+        w = g_means / (UNDERFLOW_Y[:, 0][None, :] - np.asarray(means)[:, None]).sum(1)
+        np.testing.assert_allclose(post.smoothed_s, np.broadcast_to(w, (4, 2)), atol=1e-12)
+
+
+def test_sequential_gradient_where_the_scaled_kernel_underflows_every_leaf():
+    """Every leaf (pi, rho, means, cov, cue), with a cue: the fallback against the log-space
+    mode's probability-space derivative, itself checked against the references above."""
+    u = np.array([0.1, -0.3, 2.2, 1.7])
+    assert np.any(_scaled_normalizers(UNDERFLOW_Y, (0.0, 40.0), 0.0, (0.5, 0.5)) < TINY)
+
+    def grad(mode):
+        def ll(pi, rho, m, cov, cue_means):
+            params = SwitchingParams(
+                pi, rho, GaussianEmission(m, cov), cue=GaussianCue(cue_means, 1.0)
+            )
+            return log_likelihood(params, UNDERFLOW_Y, u, mode=mode)
+
+        args = (jnp.array([0.5, 0.5]), 0.0, jnp.array([[0.0], [40.0]]), jnp.eye(1),
+                jnp.array([0.0, 2.0]))  # fmt: skip
+        return jax.grad(ll, argnums=tuple(range(5)))(*args)
+
+    ref = grad("log")
+    got = grad("sequential")
+    for name, a, b in zip(["pi", "rho", "means", "cov", "cue"], got, ref):
+        assert np.all(np.isfinite(a)), name
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12, err_msg=name)
+
+
 def test_gradient_with_an_ill_conditioned_covariance():
     rng = np.random.default_rng(7)
     D, T = 50, 12

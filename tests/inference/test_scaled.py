@@ -43,8 +43,9 @@ def _log_space_ll(params, y, u, mask):
     return jnp.sum(log_norms)
 
 
-def _kernel_ll(params, y, u, mask):
-    ll, ok = _scaled.log_likelihood(params.initial_probs, _scaled.evidence(params, y, u, mask))
+def _kernel_ll(params, y, u, mask, fallback=False):
+    """The kernel on one padded sequence (``fallback``: exact where it underflows)."""
+    ll, ok = _scaled.log_likelihood(params, y, u, mask, fallback=fallback)
     return ll
 
 
@@ -114,9 +115,11 @@ def test_masked_smoother_equals_smoother_of_the_unpadded_sequence():
         np.testing.assert_allclose(getattr(sm, name)[:L], getattr(ref, name), atol=1e-12)
 
 
-def test_backward_underflow_falls_back_to_reverse_mode(monkeypatch):
-    """If the backward messages are unusable (here: forced to zero), the VJP must take the
-    reverse-mode route through the forward scan and still give the right gradient."""
+def test_backward_underflow_falls_back_to_log_space(monkeypatch):
+    """If the backward messages are unusable (here: forced to zero), the VJP with
+    ``fallback`` takes the log-space route and still gives the right gradient, on one
+    sequence and on a batch; without it the gradient is NaN (its callers re-run in log
+    space), never a wrong number."""
     params, y, u, mask = _problem(False, "categorical", "vector", T=30)
     _, g_ref = jax.value_and_grad(_log_space_ll)(params, y, u, mask)
     true_backward = _scaled.backward
@@ -126,11 +129,21 @@ def test_backward_underflow_falls_back_to_reverse_mode(monkeypatch):
         return jnp.zeros_like(b), r
 
     monkeypatch.setattr(_scaled, "backward", broken)
-    g = jax.grad(_kernel_ll)(params, y, u, mask)
+    g = jax.grad(partial(_kernel_ll, fallback=True))(params, y, u, mask)
     assert _max_rel_err(g, g_ref) < 1e-9
-    # the public log_likelihood takes the log-space route instead
-    from switchssm.inference import log_likelihood
+    for leaf in jax.tree.leaves(jax.grad(_kernel_ll)(params, y, u, mask)):
+        assert np.all(np.isnan(leaf))
 
+    def batch_ll(p, fallback):
+        stack = lambda x: jnp.stack([x, x])  # noqa: E731
+        lls, _ = _scaled.log_likelihood(
+            p, stack(y), stack(u), stack(mask), batched=True, fallback=fallback
+        )
+        return jnp.sum(lls)
+
+    g2 = jax.grad(partial(batch_ll, fallback=True))(params)
+    assert _max_rel_err(g2, jax.tree.map(lambda x: 2 * x, g_ref)) < 1e-9
+    # the public log_likelihood takes the log-space route too
     L = int(mask.sum())
     g_pub = jax.grad(log_likelihood)(params, y[:L], u[:L])
     g_log = jax.grad(partial(log_likelihood, mode="log"))(params, y[:L], u[:L])
@@ -146,7 +159,7 @@ def test_underflow_is_reported_and_gradient_is_zero_there():
     y = jnp.array([[0.0], [60.0], [0.0]])
     mask = jnp.ones(3, bool)
     ev = _scaled.evidence(params, y, None, mask)
-    ll, ok = _scaled.log_likelihood(params.initial_probs, ev)
+    ll, ok = _scaled.log_likelihood(params, y, None, mask, fallback=False)
     assert float(ok) == 0.0
     assert not bool(_scaled.smoother(params.initial_probs, ev).ok)
     g = jax.grad(_kernel_ll)(params, y, None, mask)
