@@ -369,6 +369,29 @@ def _log_scan_bwd(t_axis, parallel, reverse, res, g):
 _log_scan.defvjp(_log_scan_fwd, _log_scan_bwd)
 
 
+@partial(jax.custom_jvp, nondiff_argnums=(3, 4))
+def _diagonal_sequential(a, b, h0, t_axis: int, reverse: bool):
+    """The sequential diagonal scan with its tangent as another diagonal scan.
+
+    The tangent of ``h_t = a_t h_{t-1} + b_t`` is ``dh_t = a_t dh_{t-1} + u_t`` with
+    ``u_t = da_t h_{t-1} + db_t`` computed for all steps at once, and its transpose (the
+    gradient) is the adjoint scan ``lam_t = g_t + a_{t+1} lam_{t+1}`` run the other way. Left
+    to autodiff, the reverse pass of the scan carries every residual through one loop body,
+    which XLA:CPU runs operation by operation once it touches more than about 1 kB per step
+    (``docs/numerics.md``); these two scans each touch two arrays and a carry.
+    """
+    return _affine_scan(a, b, h0, ops="diagonal", t_axis=t_axis, parallel=False, reverse=reverse)
+
+
+@_diagonal_sequential.defjvp
+def _diagonal_sequential_jvp(t_axis, reverse, primals, tangents):
+    a, b, h0 = primals
+    da, db, dh0 = tangents
+    h = _diagonal_sequential(a, b, h0, t_axis, reverse)
+    u = da * _shift_in(h, h0, t_axis, reverse) + db
+    return h, _diagonal_sequential(a, u, dh0, t_axis, reverse)
+
+
 def _linear_or_log(a, b, h0, log_inputs, log_output: bool, reverse: bool):
     """Sequential ``h_t = a_t h_{t-1} + b_t`` in linear space, else in log space.
 
@@ -439,9 +462,10 @@ def diagonal_scan(
         h0 = jnp.zeros(state_shape, dtype)
     else:
         h0 = jnp.broadcast_to(h0.astype(dtype), state_shape)
-    return _affine_scan(
-        a, b, h0, ops="diagonal", t_axis=len(out_shape) - 2, parallel=parallel, reverse=reverse
-    )
+    t_axis = len(out_shape) - 2
+    if not parallel:
+        return _diagonal_sequential(a, b, h0, t_axis, reverse)
+    return _affine_scan(a, b, h0, ops="diagonal", t_axis=t_axis, parallel=True, reverse=reverse)
 
 
 def log_diagonal_scan(

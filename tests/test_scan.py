@@ -185,6 +185,51 @@ def test_broadcast_batch_axes(rng, kind, mode):
     np.testing.assert_allclose(got, reference(kind, a, b, h0), rtol=RTOL, atol=ATOL)
 
 
+def _diagonal_loop(a, b, h0, reverse=False):
+    """``h_t = a_t h_{t-1} + b_t`` as a Python loop of jnp operations (plain autodiff)."""
+    a = jnp.broadcast_to(a, b.shape)
+    steps = range(b.shape[-2] - 1, -1, -1) if reverse else range(b.shape[-2])
+    h, out = h0, {}
+    for t in steps:
+        h = a[..., t, :] * h + b[..., t, :]
+        out[t] = h
+    return jnp.stack([out[t] for t in range(b.shape[-2])], axis=-2)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_diagonal_sequential_derivatives_with_shared_factors(rng, reverse, dtype):
+    """The sequential diagonal scan's own derivative rule (a tangent scan, transposed for
+    the gradient) against autodiff of a Python loop: a (T, 1) factor shared by every unit
+    and a (2, B) batch (its gradient sums over both), reverse and forward mode, complex
+    coefficients (JAX's unconjugated transpose)."""
+
+    def draw(*shape):
+        x = rng.standard_normal(shape)
+        return (x + 1j * rng.standard_normal(shape) if dtype == np.complex128 else x) * 0.7
+
+    a, b, h0 = draw(T, 1), draw(2, B, T, D), draw(2, B, D)
+    w = draw(2, B, T, D)
+
+    def loss(fn):
+        return lambda a, b, h0: jnp.real(jnp.sum(w * fn(a, b, h0)))
+
+    def scan_fn(a, b, h0):
+        return diagonal_scan(a, b, h0, mode="sequential", reverse=reverse)
+
+    def loop_fn(a, b, h0):
+        return _diagonal_loop(a, b, h0, reverse)
+
+    got = jax.grad(loss(scan_fn), argnums=(0, 1, 2))(a, b, h0)
+    want = jax.grad(loss(loop_fn), argnums=(0, 1, 2))(a, b, h0)
+    for name, g, e in zip(("a", "b", "h0"), got, want, strict=True):
+        np.testing.assert_allclose(g, e, rtol=RTOL, atol=ATOL, err_msg=f"d/d{name}")
+    tangents = (draw(T, 1), draw(2, B, T, D), draw(2, B, D))
+    _, got_t = jax.jvp(scan_fn, (a, b, h0), tangents)
+    _, want_t = jax.jvp(loop_fn, (a, b, h0), tangents)
+    np.testing.assert_allclose(got_t, want_t, rtol=RTOL, atol=ATOL)
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("kind", KINDS)
 def test_single_step_and_zero_h0(rng, kind, mode):
