@@ -28,10 +28,34 @@ import jax
 
 from switchssm import _validation as V
 
-__all__ = ["is_params", "params_pytree", "registered"]
+__all__ = ["is_params", "params_pytree", "registered", "shape_dim"]
 
 _MARK = "__switchssm_params__"
 _REGISTRY: dict[str, type] = {}
+
+
+class shape_dim:  # noqa: N801 (used like ``property``)
+    """A read-only property: the size of array field ``field`` (a dotted path) along ``axis``.
+
+    ``num_states = shape_dim("initial_probs", 0)`` in a parameter class reads
+    ``self.initial_probs.shape[0]``.
+    """
+
+    def __init__(self, field: str, axis: int, doc: str | None = None):
+        self.path = field.split(".")
+        self.axis = axis
+        self.__doc__ = doc or f"``{field}.shape[{axis}]``."
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, owner=None) -> int:
+        if obj is None:
+            return self
+        x = obj
+        for part in self.path:
+            x = getattr(x, part)
+        return x.shape[self.axis]
 
 
 def registered() -> dict[str, type]:

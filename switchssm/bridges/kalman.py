@@ -47,6 +47,7 @@ from jax import lax
 from switchssm import _validation as V
 from switchssm import scan as _scan
 from switchssm._pytree import params_pytree
+from switchssm._pytree import shape_dim
 from switchssm.rnn.ssm import LTIParams
 from switchssm.rnn.ssm import lti
 from switchssm.types import Array
@@ -101,13 +102,8 @@ class LGSSMParams:
         V.check_finite(self.emission, p + "emission")
         V.check_covariance(self.emission_cov, p + "emission_cov", np.shape(self.emission)[0])
 
-    @property
-    def state_dim(self) -> int:
-        return self.dynamics.shape[0]
-
-    @property
-    def emission_dim(self) -> int:
-        return self.emission.shape[0]
+    state_dim = shape_dim("dynamics", 0)
+    emission_dim = shape_dim("emission", 0)
 
 
 class KalmanRecurrence(NamedTuple):

@@ -1,4 +1,13 @@
-"""``switchssm compare``: a saved fit's exact posterior vs a cell trained on the same data."""
+"""``switchssm compare``: a saved fit's exact posterior vs a cell trained on the same data.
+
+Run the exact filter/smoother and VMP of a saved fit on the data, train an RNN cell on
+next-observation prediction or on the known latent, and compare its states with the
+posterior. A CSV file may carry the known latent state of each step in a column 's'
+(integers 0..K-1, K the fit's number of states); the fitted model's state labels are
+then matched to it (Hungarian matching on the posterior-vs-truth confusion) and the
+exact posterior's accuracy on it is reported. Writes compare.json,
+posterior_vs_states.png and switch_vs_gates.png.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +15,11 @@ import time
 
 from switchssm.cli import _common as C
 
+HELP = "exact filter and VMP under a saved fit vs a trained RNN cell"
 
-def add_parser(sub) -> None:
-    c = sub.add_parser(
-        "compare",
-        help="exact filter and VMP under a saved fit vs a trained RNN cell",
-        description="Run the exact filter/smoother and VMP of a saved fit on the data, train "
-        "an RNN cell on next-observation prediction or on the known latent, and compare its "
-        "states with the posterior. A CSV file may carry the known latent state of each step "
-        "in a column 's' (integers 0..K-1, K the fit's number of states); the fitted model's "
-        "state labels are then matched to it (Hungarian matching on the posterior-vs-truth "
-        "confusion) and the exact posterior's accuracy on it is reported. Writes "
-        "compare.json, posterior_vs_states.png and switch_vs_gates.png.",
-    )
+
+def configure(c) -> None:
+    """The command's arguments."""
     c.add_argument(
         "data",
         help="observations: .csv (columns y, optional u, s and sequence) or .npy (as for `fit`)",
@@ -42,7 +43,6 @@ def add_parser(sub) -> None:
         "every sequence (a single sequence works: the window is halved until there are 2)",
     )  # fmt: skip
     C.add_common(c, out="switchssm-compare")
-    c.set_defaults(func=run)
 
 
 def run(args) -> int:

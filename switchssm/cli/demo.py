@@ -1,4 +1,12 @@
-"""``switchssm demo``: the main job on built-in data, written to a report folder."""
+"""``switchssm demo``: the main job on built-in data, written to a report folder.
+
+Sample sequences from a built-in switching model, fit it by EM, run exact and
+variational inference on held-out sequences, build the cell that computes the fitted
+model's filter, train a minGRU and compare its states with the exact posterior, sample
+the parameters' posterior with NUTS (started at the EM fit), run the verification table,
+and write a report folder (report.md, metrics.json, fit.npz, figures, posterior.nc,
+verify.md).
+"""
 
 from __future__ import annotations
 
@@ -6,18 +14,11 @@ import time
 
 from switchssm.cli import _common as C
 
+HELP = "run the main job on built-in data and write a report"
 
-def add_parser(sub) -> None:
-    d = sub.add_parser(
-        "demo",
-        help="run the main job on built-in data and write a report",
-        description="Sample sequences from a built-in switching model, fit it by EM, run "
-        "exact and variational inference on held-out sequences, build the cell that computes "
-        "the fitted model's filter, train a minGRU and compare its states with the exact "
-        "posterior, sample the parameters' posterior with NUTS (started at the EM fit), run "
-        "the verification table, and write a report folder (report.md, metrics.json, "
-        "fit.npz, figures, posterior.nc, verify.md).",
-    )
+
+def configure(d) -> None:
+    """The command's arguments."""
     C.add_int(d, "--num-timesteps", 200, 2, "length of each sequence")
     C.add_int(d, "--num-sequences", 40, 2, "number of sequences")
     C.add_int(d, "--em-iters", 50, 1, "EM iterations per restart")
@@ -29,7 +30,6 @@ def add_parser(sub) -> None:
     )
     d.add_argument("--skip-verify", action="store_true", help="skip the verification table")
     C.add_common(d, out="switchssm-report")
-    d.set_defaults(func=run)
 
 
 def run(args) -> int:

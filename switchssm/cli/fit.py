@@ -1,4 +1,10 @@
-"""``switchssm fit``: fit a switching model to a user's CSV/NPY file."""
+"""``switchssm fit``: fit a switching model to a user's CSV/NPY file.
+
+Fit a switching model to sequences in a .csv (header row; columns y, optional u and
+sequence; a known-latent column s is allowed and used only by `compare`) or .npy ((T,)
+or (N, T)) file. Writes fit.npz, fit.json, posterior.png and, for nuts/svi, posterior.nc
+with its ArviZ summary.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +14,11 @@ import numpy as np
 
 from switchssm.cli import _common as C
 
+HELP = "fit a switching model to a CSV/NPY file"
 
-def add_parser(sub) -> None:
-    f = sub.add_parser(
-        "fit",
-        help="fit a switching model to a CSV/NPY file",
-        description="Fit a switching model to sequences in a .csv (header row; columns y, "
-        "optional u and sequence; a known-latent column s is allowed and used only by "
-        "`compare`) or .npy ((T,) or (N, T)) file. Writes fit.npz, fit.json, posterior.png "
-        "and, for nuts/svi, posterior.nc with its ArviZ summary.",
-    )
+
+def configure(f) -> None:
+    """The command's arguments."""
     f.add_argument("data", help="observations: .csv or .npy")
     C.add_int(f, "--num-states", None, 1, "number of states K", required=True)
     f.add_argument("--emission", choices=("categorical", "gaussian"), default="categorical")
@@ -31,7 +32,6 @@ def add_parser(sub) -> None:
     C.add_int(f, "--num-samples", 500, 1, "NUTS draws per chain / SVI guide draws")
     C.add_int(f, "--num-chains", 2, 1, "NUTS chains")
     C.add_common(f, out="switchssm-fit")
-    f.set_defaults(func=run)
 
 
 def run(args) -> int:

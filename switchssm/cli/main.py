@@ -1,8 +1,9 @@
 """``switchssm`` command line: one module per command.
 
-Each command parses its arguments, calls one library function of
-:mod:`switchssm.pipelines` (or :mod:`switchssm.verify`), prints and writes; user errors exit
-with status 2 and a one-line message.
+Each command module has a docstring (a title line, then the description ``--help`` shows),
+``HELP``, ``configure(parser)`` and ``run(args)``. Each command parses its arguments, calls
+one library function of :mod:`switchssm.pipelines` (or :mod:`switchssm.verify`), prints and
+writes; user errors exit with status 2 and a one-line message.
 """
 
 from __future__ import annotations
@@ -29,8 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"switchssm {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    for command in COMMANDS:
-        command.add_parser(sub)
+    for command in COMMANDS:  # the module's name, docstring, HELP, configure and run
+        name = command.__name__.rsplit(".", 1)[1]
+        description = command.__doc__.split("\n\n", 1)[1]  # below the title line
+        c = sub.add_parser(name, help=command.HELP, description=description)
+        command.configure(c)
+        c.set_defaults(func=command.run)
     return p
 
 

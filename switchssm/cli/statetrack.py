@@ -1,4 +1,13 @@
-"""``switchssm statetrack``: train a cell on a state-tracking task, test it on long sequences."""
+"""``switchssm statetrack``: train a cell on a state-tracking task, test it on long sequences.
+
+Train one cell on one finite-state-machine task (the label after every prefix) on
+sequences of lengths 2-10, choose the best of three learning rates on validation
+sequences of the test length, and report the accuracy of the label after all --test-
+length symbols, beside chance. Writes results.json, results.md and
+accuracy_by_length.png. --all runs the paper's comparison (every cell on parity, modular
+addition m = 2..50, random permutation automata with 2..25 states, modular arithmetic,
+S3; bilinear cells with and without the additive term).
+"""
 
 from __future__ import annotations
 
@@ -32,18 +41,11 @@ def _rates(text: str) -> tuple[float, ...]:
     return rates
 
 
-def add_parser(sub) -> None:
-    s = sub.add_parser(
-        "statetrack",
-        help="train a cell on a state-tracking task and test it at length 500",
-        description="Train one cell on one finite-state-machine task (the label after every "
-        "prefix) on sequences of lengths 2-10, choose the best of three learning rates on "
-        "validation sequences of the test length, and report the accuracy of the label "
-        "after all --test-length symbols, beside chance. Writes results.json, results.md and "
-        "accuracy_by_length.png. --all runs the paper's comparison (every cell on parity, "
-        "modular addition m = 2..50, random permutation automata with 2..25 states, modular "
-        "arithmetic, S3; bilinear cells with and without the additive term).",
-    )
+HELP = "train a cell on a state-tracking task and test it at length 500"
+
+
+def configure(s) -> None:
+    """The command's arguments."""
     s.add_argument("--task", choices=TASKS, default="modadd")
     C.add_int(s, "--modulus", None, 2, "m for modadd / modarith (default 5)")
     C.add_int(s, "--num-states", None, 2, "states of the random fsm (default 5)")
@@ -60,7 +62,6 @@ def add_parser(sub) -> None:
     )  # fmt: skip
     s.add_argument("--all", action="store_true", help="run the whole comparison table")
     C.add_common(s, out="switchssm-statetrack")
-    s.set_defaults(func=run)
 
 
 def _settings(args) -> dict:

@@ -1,4 +1,10 @@
-"""``switchssm verify``: every claimed identity and approximation, measured."""
+"""``switchssm verify``: every claimed identity and approximation, measured.
+
+Compute both sides of every identity the toolkit claims (exact inference vs enumeration
+of all paths, naive Bayes <-> log-linear maps, each row of the cell-to-model table, the
+high-mutual-information limit, the Gaussian latent, VMP) and print the table. Exit
+status 1 if an exact identity fails.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +15,14 @@ from pathlib import Path
 
 from switchssm.cli import _common as C
 
+HELP = "check every claimed identity and approximation"
 
-def add_parser(sub) -> None:
-    v = sub.add_parser(
-        "verify",
-        help="check every claimed identity and approximation",
-        description="Compute both sides of every identity the toolkit claims (exact "
-        "inference vs enumeration of all paths, naive Bayes <-> log-linear maps, each row of "
-        "the cell-to-model table, the high-mutual-information limit, the Gaussian latent, "
-        "VMP) and print the table. Exit status 1 if an exact identity fails.",
-    )
+
+def configure(v) -> None:
+    """The command's arguments."""
     v.add_argument("--json", default=None, help="write the table as JSON to this path")
     v.add_argument("--figure", default=None, help="write the mutual-information curve (PNG)")
     C.add_int(v, "--seed", 0, 0, "integer seed of the random problems")
-    v.set_defaults(func=run)
 
 
 def run(args) -> int:

@@ -41,6 +41,7 @@ import jax
 import numpy as np
 
 from switchssm import _validation as V
+from switchssm._pytree import shape_dim
 from switchssm.types import PRNGKeyArray
 
 __all__ = [
@@ -81,13 +82,8 @@ class StateTrackingTask(NamedTuple):
     symbols: tuple
     alternating: bool = False
 
-    @property
-    def num_symbols(self) -> int:
-        return self.transition.shape[0]
-
-    @property
-    def num_states(self) -> int:
-        return self.transition.shape[1]
+    num_symbols = shape_dim("transition", 0)
+    num_states = shape_dim("transition", 1)
 
 
 def _group_task(name: str, n: int) -> StateTrackingTask:

@@ -29,6 +29,7 @@ from numpyro.contrib.control_flow import scan
 
 from switchssm import _validation as V
 from switchssm._pytree import params_pytree
+from switchssm._pytree import shape_dim
 from switchssm.models.params import GaussianCue
 from switchssm.models.params import check_structure
 from switchssm.types import Array
@@ -90,15 +91,8 @@ class GaussianLatentParams:
         V.check_ndim(self.switch_prob, "switch_prob", 0, "(a scalar rho)")
         V.check_unit_interval(self.switch_prob, "switch_prob")
 
-    @property
-    def latent_dim(self) -> int:
-        """``K``, the dimension of ``s_t``."""
-        return self.initial_mean.shape[0]
-
-    @property
-    def emission_dim(self) -> int:
-        """``D``, the dimension of ``y_t``."""
-        return self.emission_matrix.shape[0]
+    latent_dim = shape_dim("initial_mean", 0, "``K``, the dimension of ``s_t``.")
+    emission_dim = shape_dim("emission_matrix", 0, "``D``, the dimension of ``y_t``.")
 
     @property
     def background_mean(self) -> Float[Array, " D"]:

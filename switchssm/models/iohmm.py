@@ -21,6 +21,7 @@ from numpyro.contrib.control_flow import scan
 
 from switchssm import _validation as V
 from switchssm._pytree import params_pytree
+from switchssm._pytree import shape_dim
 from switchssm.types import Array
 from switchssm.types import Float
 from switchssm.types import Int
@@ -63,17 +64,9 @@ class IOHMMParams:
             )
         V.check_probability_vector(self.emission_probs, "emission_probs", axis=-1)
 
-    @property
-    def num_states(self) -> int:
-        return self.initial_probs.shape[0]
-
-    @property
-    def num_inputs(self) -> int:
-        return self.transition_probs.shape[0]
-
-    @property
-    def num_outputs(self) -> int:
-        return self.emission_probs.shape[1]
+    num_states = shape_dim("initial_probs", 0)
+    num_inputs = shape_dim("transition_probs", 0)
+    num_outputs = shape_dim("emission_probs", 1)
 
     def validate_sequences(self, x, y=None) -> None:
         """Check ``x`` (and ``y``) are ``(T,)`` integer symbols in range, of one length."""

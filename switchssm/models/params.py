@@ -28,6 +28,7 @@ import numpy as np
 
 from switchssm import _validation as V
 from switchssm._pytree import params_pytree
+from switchssm._pytree import shape_dim
 from switchssm.types import Array
 from switchssm.types import Float
 
@@ -52,13 +53,8 @@ class CategoricalEmission:
         V.check_ndim(self.probs, "emission.probs", 2, "(K states, V symbols)")
         V.check_probability_vector(self.probs, "emission.probs", axis=-1)
 
-    @property
-    def num_states(self) -> int:
-        return self.probs.shape[0]
-
-    @property
-    def num_symbols(self) -> int:
-        return self.probs.shape[1]
+    num_states = shape_dim("probs", 0)
+    num_symbols = shape_dim("probs", 1)
 
     def log_prob(self, y) -> Float[Array, "T K"]:
         """``log P(y_t | s_t = k)`` for every step and state (NaN rows for symbols outside
@@ -109,13 +105,8 @@ class GaussianEmission:
         V.check_finite(self.means, "emission.means")
         V.check_covariance(self.cov, "emission.cov", dim=np.shape(self.means)[1])
 
-    @property
-    def num_states(self) -> int:
-        return self.means.shape[0]
-
-    @property
-    def dim(self) -> int:
-        return self.means.shape[1]
+    num_states = shape_dim("means", 0)
+    dim = shape_dim("means", 1)
 
     def log_prob(self, y) -> Float[Array, "T K"]:
         """``log N(y_t | means[k], cov)`` for every step and state.
@@ -290,6 +281,4 @@ class SwitchingParams:
                 f"`emission` has {self.emission.num_states} states but `initial_probs` has {K}"
             )
 
-    @property
-    def num_states(self) -> int:
-        return self.initial_probs.shape[0]
+    num_states = shape_dim("initial_probs", 0)

@@ -47,6 +47,7 @@ from jax import lax
 
 from switchssm import _validation as V
 from switchssm._pytree import params_pytree
+from switchssm._pytree import shape_dim
 from switchssm.rnn import _common as C
 from switchssm.types import Array
 from switchssm.types import Float
@@ -99,13 +100,8 @@ class LinearAttentionParams:
         for n in ("query_weight", "key_weight", "value_weight", "feature_projection"):
             V.check_finite(getattr(self, n), f"{cls}.{n}")
 
-    @property
-    def input_dim(self) -> int:
-        return self.query_weight.shape[1]
-
-    @property
-    def hidden_dim(self) -> int:
-        return self.value_weight.shape[0]
+    input_dim = shape_dim("query_weight", 1)
+    hidden_dim = shape_dim("value_weight", 0)
 
     def feature_dim(self, feature_map: str) -> int:
         """``E``, the width of ``phi(q)``: ``M`` for ``"random"``, else ``F``."""

@@ -17,6 +17,7 @@ import numpy as np
 
 from switchssm import _validation as V
 from switchssm._pytree import params_pytree
+from switchssm._pytree import shape_dim
 from switchssm.rnn import _common as C
 from switchssm.types import Array
 from switchssm.types import Float
@@ -111,13 +112,8 @@ class BilinearParams:
         _check_initial_state(self, H)
         _check_term(self, "additive", H, D)
 
-    @property
-    def input_dim(self) -> int:
-        return self.weight.shape[2]
-
-    @property
-    def hidden_dim(self) -> int:
-        return self.weight.shape[0]
+    input_dim = shape_dim("weight", 2)
+    hidden_dim = shape_dim("weight", 0)
 
 
 @params_pytree(promote=False)
@@ -146,17 +142,9 @@ class CPBilinearParams:
         _check_initial_state(self, H)
         _check_term(self, "additive", H, D)
 
-    @property
-    def input_dim(self) -> int:
-        return self.input_factor.shape[0]
-
-    @property
-    def hidden_dim(self) -> int:
-        return self.left.shape[0]
-
-    @property
-    def rank(self) -> int:
-        return self.left.shape[1]
+    input_dim = shape_dim("input_factor", 0)
+    hidden_dim = shape_dim("left", 0)
+    rank = shape_dim("left", 1)
 
 
 @params_pytree(promote=False)
@@ -189,17 +177,13 @@ class BlockBilinearParams:
         _check_initial_state(self, n * b)
         _check_term(self, "additive", n * b, D)
 
-    @property
-    def input_dim(self) -> int:
-        return self.weight.shape[3]
+    input_dim = shape_dim("weight", 3)
 
     @property
     def hidden_dim(self) -> int:
         return self.weight.shape[0] * self.weight.shape[1]
 
-    @property
-    def block_size(self) -> int:
-        return self.weight.shape[1]
+    block_size = shape_dim("weight", 1)
 
 
 @params_pytree(promote=False)
@@ -227,9 +211,7 @@ class RotationParams:
         _check_term(self, "scale", n, D)
         _check_term(self, "additive", 2 * n, D)
 
-    @property
-    def input_dim(self) -> int:
-        return self.angle_weight.shape[1]
+    input_dim = shape_dim("angle_weight", 1)
 
     @property
     def hidden_dim(self) -> int:
@@ -260,9 +242,7 @@ class ComplexDiagonalParams:
         _check_initial_state(self, 2 * n)
         _check_term(self, "additive", 2 * n, D)
 
-    @property
-    def input_dim(self) -> int:
-        return self.real_weight.shape[1]
+    input_dim = shape_dim("real_weight", 1)
 
     @property
     def hidden_dim(self) -> int:
@@ -289,13 +269,8 @@ class DiagonalBilinearParams:
         _check_initial_state(self, H)
         _check_term(self, "additive", H, D)
 
-    @property
-    def input_dim(self) -> int:
-        return self.weight.shape[1]
-
-    @property
-    def hidden_dim(self) -> int:
-        return self.weight.shape[0]
+    input_dim = shape_dim("weight", 1)
+    hidden_dim = shape_dim("weight", 0)
 
 
 def _check_2d(params, field, what, rows=None, cols=None):

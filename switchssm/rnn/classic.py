@@ -25,6 +25,7 @@ import numpy as np
 
 from switchssm import _validation as V
 from switchssm._pytree import params_pytree
+from switchssm._pytree import shape_dim
 from switchssm.rnn import _common as C
 from switchssm.types import Array
 from switchssm.types import Float
@@ -105,13 +106,8 @@ class GRUParams:
     def _validate(self):
         _check_parts(self, ("gate", "reset", "candidate"), ("gate", "reset", "candidate"))
 
-    @property
-    def input_dim(self) -> int:
-        return self.gate_weight.shape[1]
-
-    @property
-    def hidden_dim(self) -> int:
-        return self.gate_weight.shape[0]
+    input_dim = shape_dim("gate_weight", 1)
+    hidden_dim = shape_dim("gate_weight", 0)
 
 
 def init_gru(key: PRNGKeyArray, input_dim: int, hidden_dim: int, *, dtype=None) -> GRUParams:
@@ -246,13 +242,8 @@ class LSTMParams:
         parts = ("forget", "input", "output", "candidate")
         _check_parts(self, parts, parts)
 
-    @property
-    def input_dim(self) -> int:
-        return self.forget_weight.shape[1]
-
-    @property
-    def hidden_dim(self) -> int:
-        return self.forget_weight.shape[0]
+    input_dim = shape_dim("forget_weight", 1)
+    hidden_dim = shape_dim("forget_weight", 0)
 
 
 def init_lstm(
@@ -401,13 +392,8 @@ class ElmanParams:
     def _validate(self):
         _check_parts(self, ("candidate",), ("candidate",))
 
-    @property
-    def input_dim(self) -> int:
-        return self.candidate_weight.shape[1]
-
-    @property
-    def hidden_dim(self) -> int:
-        return self.candidate_weight.shape[0]
+    input_dim = shape_dim("candidate_weight", 1)
+    hidden_dim = shape_dim("candidate_weight", 0)
 
 
 def init_elman(key: PRNGKeyArray, input_dim: int, hidden_dim: int, *, dtype=None) -> ElmanParams:
@@ -518,13 +504,8 @@ class LiGRUParams:
     def _validate(self):
         _check_parts(self, ("gate", "candidate"), ("gate", "candidate"))
 
-    @property
-    def input_dim(self) -> int:
-        return self.gate_weight.shape[1]
-
-    @property
-    def hidden_dim(self) -> int:
-        return self.gate_weight.shape[0]
+    input_dim = shape_dim("gate_weight", 1)
+    hidden_dim = shape_dim("gate_weight", 0)
 
 
 def init_ligru(key: PRNGKeyArray, input_dim: int, hidden_dim: int, *, dtype=None) -> LiGRUParams:

@@ -44,6 +44,7 @@ import jax.numpy as jnp
 from switchssm import _validation as V
 from switchssm import scan
 from switchssm._pytree import params_pytree
+from switchssm._pytree import shape_dim
 from switchssm.rnn import _common as C
 from switchssm.types import Array
 from switchssm.types import Float
@@ -129,13 +130,8 @@ class MinGRUParams:
         h, d = C.check_linear(self, "gate", None, None)
         C.check_linear(self, "candidate", h, d)
 
-    @property
-    def input_dim(self) -> int:
-        return self.gate_weight.shape[1]
-
-    @property
-    def hidden_dim(self) -> int:
-        return self.gate_weight.shape[0]
+    input_dim = shape_dim("gate_weight", 1)
+    hidden_dim = shape_dim("gate_weight", 0)
 
 
 def init_mingru(key: PRNGKeyArray, input_dim: int, hidden_dim: int, *, dtype=None) -> MinGRUParams:
@@ -393,13 +389,8 @@ class MinLSTMParams:
         C.check_linear(self, "input", h, d)
         C.check_linear(self, "candidate", h, d)
 
-    @property
-    def input_dim(self) -> int:
-        return self.forget_weight.shape[1]
-
-    @property
-    def hidden_dim(self) -> int:
-        return self.forget_weight.shape[0]
+    input_dim = shape_dim("forget_weight", 1)
+    hidden_dim = shape_dim("forget_weight", 0)
 
 
 class MinLSTMGates(NamedTuple):
@@ -657,13 +648,8 @@ class SelectiveParams:
         h, d = C.check_linear(self, "decay", None, None)
         C.check_linear(self, "drive", h, d)
 
-    @property
-    def input_dim(self) -> int:
-        return self.decay_weight.shape[1]
-
-    @property
-    def hidden_dim(self) -> int:
-        return self.decay_weight.shape[0]
+    input_dim = shape_dim("decay_weight", 1)
+    hidden_dim = shape_dim("decay_weight", 0)
 
 
 def init_selective(

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from switchssm import _validation as V
 from switchssm._pytree import params_pytree
+from switchssm._pytree import shape_dim
 from switchssm.rnn import _common as C
 from switchssm.types import Array
 from switchssm.types import Float
@@ -35,13 +36,8 @@ class ReadoutParams:
         V.check_finite(self.weight, "ReadoutParams.weight")
         V.check_finite(self.bias, "ReadoutParams.bias")
 
-    @property
-    def hidden_dim(self) -> int:
-        return self.weight.shape[1]
-
-    @property
-    def num_classes(self) -> int:
-        return self.weight.shape[0]
+    hidden_dim = shape_dim("weight", 1)
+    num_classes = shape_dim("weight", 0)
 
 
 def init_readout(

@@ -24,6 +24,7 @@ import numpy as np
 from switchssm import _validation as V
 from switchssm import scan
 from switchssm._pytree import params_pytree
+from switchssm._pytree import shape_dim
 from switchssm.rnn import _common as C
 from switchssm.types import Array
 from switchssm.types import Float
@@ -77,17 +78,9 @@ class S6Params:
         C.check_field(self, "log_rate", (d, n), "(channels, state_dim)")
         C.check_field(self, "skip", (d,), "(channels,)")
 
-    @property
-    def input_dim(self) -> int:
-        return self.step_weight.shape[1]
-
-    @property
-    def hidden_dim(self) -> int:
-        return self.step_weight.shape[1]
-
-    @property
-    def state_dim(self) -> int:
-        return self.input_weight.shape[0]
+    input_dim = shape_dim("step_weight", 1)
+    hidden_dim = shape_dim("step_weight", 1)
+    state_dim = shape_dim("input_weight", 0)
 
 
 def init_s6(
@@ -278,17 +271,9 @@ class MambaParams:
         C.check_field(self, "conv_bias", (e,), "(inner_dim,)")
         C.check_field(self, "out_weight", (None, e), "(hidden_dim, inner_dim)")
 
-    @property
-    def input_dim(self) -> int:
-        return self.in_weight.shape[1]
-
-    @property
-    def hidden_dim(self) -> int:
-        return self.out_weight.shape[0]
-
-    @property
-    def inner_dim(self) -> int:
-        return self.conv_weight.shape[0]
+    input_dim = shape_dim("in_weight", 1)
+    hidden_dim = shape_dim("out_weight", 0)
+    inner_dim = shape_dim("conv_weight", 0)
 
 
 def init_mamba(

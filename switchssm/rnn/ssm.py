@@ -39,6 +39,7 @@ from jax import lax
 from switchssm import _validation as V
 from switchssm import scan
 from switchssm._pytree import params_pytree
+from switchssm._pytree import shape_dim
 from switchssm.rnn import _common as C
 from switchssm.types import Array
 from switchssm.types import Float
@@ -92,17 +93,9 @@ class LTIParams:
         h, _ = C.check_field(self, "output_weight", (None, n), "(hidden_dim, state_dim)")
         C.check_field(self, "feedthrough", (h, d), "(hidden_dim, input_dim)")
 
-    @property
-    def input_dim(self) -> int:
-        return self.input_weight.shape[1]
-
-    @property
-    def hidden_dim(self) -> int:
-        return self.output_weight.shape[0]
-
-    @property
-    def state_dim(self) -> int:
-        return self.transition.shape[0]
+    input_dim = shape_dim("input_weight", 1)
+    hidden_dim = shape_dim("output_weight", 0)
+    state_dim = shape_dim("transition", 0)
 
 
 def _orthogonal(key, n, dtype):
@@ -308,17 +301,9 @@ class DiagonalLTIParams:
         C.check_field(self, "output_im", (h, n), "(hidden_dim, state_dim)")
         C.check_field(self, "feedthrough", (h, d), "(hidden_dim, input_dim)")
 
-    @property
-    def input_dim(self) -> int:
-        return self.input_re.shape[1]
-
-    @property
-    def hidden_dim(self) -> int:
-        return self.output_re.shape[0]
-
-    @property
-    def state_dim(self) -> int:
-        return self.eigenvalues_re.shape[0]
+    input_dim = shape_dim("input_re", 1)
+    hidden_dim = shape_dim("output_re", 0)
+    state_dim = shape_dim("eigenvalues_re", 0)
 
 
 def _complex(re, im):
@@ -494,17 +479,9 @@ class LRUParams:
         C.check_field(self, "output_im", (h, n), "(hidden_dim, state_dim)")
         C.check_field(self, "feedthrough", (h, d), "(hidden_dim, input_dim)")
 
-    @property
-    def input_dim(self) -> int:
-        return self.input_re.shape[1]
-
-    @property
-    def hidden_dim(self) -> int:
-        return self.output_re.shape[0]
-
-    @property
-    def state_dim(self) -> int:
-        return self.nu_log.shape[0]
+    input_dim = shape_dim("input_re", 1)
+    hidden_dim = shape_dim("output_re", 0)
+    state_dim = shape_dim("nu_log", 0)
 
 
 def init_lru(

@@ -23,6 +23,7 @@ import numpy as np
 from switchssm import _validation as V
 from switchssm import scan
 from switchssm._pytree import params_pytree
+from switchssm._pytree import shape_dim
 from switchssm.rnn import _common as C
 from switchssm.rnn import attention as _attention
 from switchssm.rnn import selective_ssm as _selective
@@ -154,9 +155,7 @@ class MLPParams:
         m, h = C.check_linear(self, "hidden", None, None)
         C.check_linear(self, "output", h, m)
 
-    @property
-    def input_dim(self) -> int:
-        return self.hidden_weight.shape[1]
+    input_dim = shape_dim("hidden_weight", 1)
 
 
 def init_mlp(key: PRNGKeyArray, width: int, hidden: int, *, dtype=None) -> MLPParams:
@@ -296,13 +295,8 @@ class StackParams:
             if lp.input_dim != h or lp.hidden_dim != h or mp.input_dim != h:
                 raise ValueError(f"`StackParams.layers[{i}]` must map width {h} to {h}")
 
-    @property
-    def input_dim(self) -> int:
-        return self.embed_weight.shape[1]
-
-    @property
-    def hidden_dim(self) -> int:
-        return self.embed_weight.shape[0]
+    input_dim = shape_dim("embed_weight", 1)
+    hidden_dim = shape_dim("embed_weight", 0)
 
 
 def init_stack(
