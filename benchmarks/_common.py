@@ -15,9 +15,12 @@
 * **layer timing** -- :class:`Section` (compile, check against :func:`reference`, time
   with an elementwise floor, as in ``bench_layers`` and ``bench_bilinear``).
 * **machine info** -- :func:`host_info`, :func:`package_versions`, :func:`jax_backend_info`
-  and their combination :func:`machine_info` (``bench_exact`` and ``bench_fit``).
-* **output** -- :func:`make_parser` (``--quick``, ``--out``), :func:`prepare_output` and
-  :func:`write_results` (``<stem>.json`` + ``<stem>.md``).
+  and their combination :func:`machine_info` (``bench_exact`` and ``bench_fit``);
+  :func:`sources_sha256` (the code under test) and :func:`proc_field` (``/proc`` files).
+* **output** -- :func:`make_parser` (``--quick``, ``--out``), :func:`announce` (the first line
+  printed), :func:`prepare_output`, :func:`write_results` (``<stem>.json`` + ``<stem>.md``),
+  :func:`machine_text` (the machine line of a report), :func:`close_markdown` (observations
+  and notes at the end of a report) and :func:`report` (write, print, exit status).
 * **the switching-model problem of bench_exact and bench_fit** -- constants, :func:`make_params`,
   :func:`sample_numpy` and :func:`hmm_chain` (the equivalent 2K-state HMM's initial
   distribution and transition matrix), numpy only: independent of the code under test.
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import hashlib
 import importlib
 import json
 import os
@@ -88,14 +92,8 @@ def _sample(fn, min_s: float):
     return total / n, total
 
 
-def run_timings(
-    impls: dict,
-    repeats: int,
-    long_call_s: float,
-    min_sample_s: float = 0.02,
-    warmup_below_s: float = 2.0,
-    settle: bool = True,
-):
+def run_timings(impls: dict, repeats: int, long_call_s: float, min_sample_s: float = 0.02,
+                warmup_below_s: float = 2.0, settle: bool = True):  # fmt: skip
     """Steady-state medians, round-robin over implementations (first calls already done).
 
     impls: name -> (fn, first_call_s). Implementations slower than ``long_call_s`` per call
@@ -145,17 +143,21 @@ def run_timings(
 PEER_PACKAGES = ("numpy", "scipy", "dynamax", "hmmlearn", "numpyro", "funsor")
 
 
+def proc_field(path: str, key: str) -> str | None:
+    """The value after ``key:`` on the first line of ``path`` (a ``/proc`` file such as
+    ``/proc/cpuinfo``) that starts with ``key``; ``None`` if there is none or it cannot be read."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return None
+    return next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith(key)), None)
+
+
 def host_info() -> dict:
     """Date, Python, platform, CPU, memory and the load average now."""
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = proc_field("/proc/cpuinfo", "model name")
+    if cpu is None:
+        cpu = platform.processor()
     try:
         affinity = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover
@@ -190,6 +192,14 @@ def package_versions(*names: str) -> dict:
         else:
             out[name] = importlib.import_module(name).__version__
     return out
+
+
+def sources_sha256() -> str:
+    """First 16 hex digits of a SHA-256 over every ``switchssm/**/*.py`` (path and bytes)."""
+    h = hashlib.sha256()
+    for f in sorted((REPO / "switchssm").rglob("*.py")):
+        h.update(f.relative_to(REPO).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def jax_backend_info(dtype: str) -> dict:
@@ -396,6 +406,15 @@ def make_parser(doc: str, quick_help: str) -> argparse.ArgumentParser:
     return ap
 
 
+def announce(name: str, info: dict, details: str) -> None:
+    """Print the first line of a run: the script, jax and its backend, CPUs, load, ``details``."""
+    print(
+        f"{name}: jax {info['jax']} {info['backend']}, {info['cpu_count']} CPUs, "
+        f"load {info['loadavg_start']}, {details}",
+        flush=True,
+    )
+
+
 def prepare_output(args, name: str) -> tuple[Path, str]:
     """The output folder (created if missing) and the file stem, ``name`` or ``name_quick``."""
     out = Path(args.out)
@@ -418,6 +437,41 @@ def write_results(
     json_path.write_text((text + "\n") if final_newline else text)
     write_markdown(md_path, result)
     return json_path, md_path
+
+
+def machine_text(result: dict, jax_text: str) -> str:
+    """The machine line of a report, ``<date> - jax <jax_text>, <n> CPUs (<model>), load
+    average at start ..., at end ...`` (1, 5 and 15 minutes), from ``result["machine"]``
+    (:func:`host_info`) and ``result["loadavg_end"]``."""
+    m = result["machine"]
+    start = ", ".join(f"{v:.1f}" for v in m["loadavg_start"])
+    end = ", ".join(f"{v:.1f}" for v in result["loadavg_end"])
+    return (
+        f"{m['date_utc']} - jax {jax_text}, {m['cpu_count']} CPUs ({m['cpu_model']}), "
+        f"load average at start {start}, at end {end}"
+    )
+
+
+def close_markdown(path: Path, L: list[str], result: dict) -> None:
+    """Write the report lines ``L`` to ``path``, closed by the generated observations (where
+    ``result`` has them) and the notes (where there are any)."""
+    if "observations" in result:
+        L.append("\n## Observations (generated)\n")
+        L.extend(f"- {o}" for o in result["observations"])
+    if result.get("notes"):
+        L.append("\n## Notes\n")
+        L.extend(f"- {n}" for n in result["notes"])
+    path.write_text("\n".join(L) + "\n")
+
+
+def report(out: Path, stem: str, result: dict, write_markdown, t0: float) -> int:
+    """Record the wall time since ``t0`` (``wall_s``), write ``<stem>.json`` and ``<stem>.md``,
+    print the Markdown and where it went; the exit status (1 if ``all_checks_pass`` is false)."""
+    result["wall_s"] = time.perf_counter() - t0
+    json_path, md_path = write_results(out, stem, result, write_markdown)
+    print(md_path.read_text())
+    print(f"wrote {json_path} and {md_path} in {result['wall_s']:.0f} s")
+    return 0 if result["all_checks_pass"] else 1
 
 
 # --------------------------------------------------------------------------------------

@@ -50,16 +50,20 @@ from _common import GAUSS_DIM  # set-up, timing, output and the problem shared w
 from _common import NUM_SYMBOLS  # set-up, timing, output and the problem shared with bench_fit
 from _common import REPO  # set-up, timing, output and the problem shared with bench_fit
 from _common import RHO  # set-up, timing, output and the problem shared with bench_fit
+from _common import announce  # set-up, timing, output and the problem shared with bench_fit
+from _common import close_markdown  # set-up, timing, output and the problem shared with bench_fit
 from _common import hmm_chain  # set-up, timing, output and the problem shared with bench_fit
 from _common import machine_info  # set-up, timing, output and the problem shared with bench_fit
+from _common import machine_text  # set-up, timing, output and the problem shared with bench_fit
 from _common import make_params  # set-up, timing, output and the problem shared with bench_fit
 from _common import make_parser  # set-up, timing, output and the problem shared with bench_fit
 from _common import prepare_output  # set-up, timing, output and the problem shared with bench_fit
+from _common import proc_field  # set-up, timing, output and the problem shared with bench_fit
+from _common import report  # set-up, timing, output and the problem shared with bench_fit
 from _common import run_timings  # set-up, timing, output and the problem shared with bench_fit
 from _common import sample_numpy  # set-up, timing, output and the problem shared with bench_fit
 from _common import setup_jax  # set-up, timing, output and the problem shared with bench_fit
 from _common import timed  # set-up, timing, output and the problem shared with bench_fit
-from _common import write_results  # set-up, timing, output and the problem shared with bench_fit
 
 setup_jax(x64=True, quiet_peers=True)
 
@@ -200,14 +204,9 @@ def peak_rss_delta(fn) -> int:
 
 
 def mem_available_bytes() -> int:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 8 * 2**30
+    """``MemAvailable`` of ``/proc/meminfo`` in bytes, or 8 GiB where it cannot be read."""
+    kib = proc_field("/proc/meminfo", "MemAvailable:")
+    return 8 * 2**30 if kib is None else int(kib.split()[0]) * 1024
 
 
 # --------------------------------------------------------------------------------------
@@ -265,12 +264,41 @@ def predicted_too_slow(prev, name, K, T, cap):
     return None
 
 
+def compile_peer(cell, kind, name, fn, fn_args, args, prev, skipped_kind, reason=None):
+    """Compile a JAX peer ahead of time (for its memory plan), unless it is skipped.
+
+    Skipped (the reason recorded as ``cell[kind][name]``; ``None`` returned) if ``reason`` is
+    given, if it is predicted slower than ``--max-call-s``, if it was skipped for memory at a
+    smaller T, or if XLA plans more than ``--mem-cap-gb`` for it (remembered in
+    ``skipped_kind`` for the larger T of this K). Otherwise (compiled, compile seconds); the
+    plan is recorded as ``cell[f"{kind}_xla_bytes_{name}"]``.
+    """
+    K, T = cell["K"], cell["T"]
+    reason = predicted_too_slow(prev, name, K, T, args.max_call_s) or reason
+    if not reason and skipped_kind.get((name, K)):
+        reason = skipped_kind[(name, K)] + " (at a smaller T)"
+    if not reason:
+        t0 = time.perf_counter()
+        mem, compiled, _ = xla_bytes(jax.jit(fn), *fn_args)
+        compile_s = time.perf_counter() - t0
+        cell[f"{kind}_xla_bytes_{name}"] = mem
+        if mem["total_bytes"] > args.mem_cap_gb * 2**30:
+            reason = (
+                f"skipped: XLA plans {mem['total_bytes'] / 2**30:.1f} GiB "
+                f"> --mem-cap-gb={args.mem_cap_gb:g}"
+            )
+            skipped_kind[(name, K)] = reason
+    if reason:
+        cell[kind][name] = dict(skipped=reason)
+        return None
+    return compiled, compile_s
+
+
 def bench_cell(params, K, T, emission, args, prev, skipped_kind, with_peers, numpyro_here):
     seed = 17 + K + T
     y, u = sample_numpy(params, T, seed)
     y_j, u_j = jnp.asarray(y), jnp.asarray(u)
     cell = dict(K=K, T=T, emission=emission, peers=with_peers, checks={}, smoother={}, grad={})
-    mem_cap = args.mem_cap_gb * 2**30
     print(f"  K={K:3d} T={T:>8d} ({emission})", flush=True)
 
     # ---- ours: smoother
@@ -330,59 +358,36 @@ def bench_cell(params, K, T, emission, args, prev, skipped_kind, with_peers, num
         init, trans, lik = hmm_equivalent(params, y, u)
         init_j, trans_j, lik_j = map(jnp.asarray, (init, trans, lik))
 
+        def add_dynamax(name, fn, compile_s=0.0):
+            """Check a dynamax smoother against ours, then queue it for timing; the compile
+            time of one compiled ahead of time is added to its first call, so that "compile"
+            means the same for every implementation."""
+            f, ref = timed(fn)
+            marg = _marg_errors(post, ref.filtered_probs, ref.smoothed_probs, K)
+            cell["checks"][name] = _check(name, ll_ours, ref.marginal_loglik, marg)
+            smooth_impls[name] = (fn, f + compile_s)
+
         # dynamax sequential
         reason = predicted_too_slow(prev, "dynamax", K, T, args.max_call_s)
         if reason:
             cell["smoother"]["dynamax"] = dict(skipped=reason)
         else:
-
-            def dyn():
-                return hmm_smoother(init_j, trans_j, lik_j)
-
-            f, ref = timed(dyn)
-            cell["checks"]["dynamax"] = _check(
-                "dynamax",
-                ll_ours,
-                ref.marginal_loglik,
-                _marg_errors(post, ref.filtered_probs, ref.smoothed_probs, K),
-            )
-            smooth_impls["dynamax"] = (dyn, f)
+            add_dynamax("dynamax", lambda: hmm_smoother(init_j, trans_j, lik_j))
 
         # dynamax parallel (associative scan; O(T (2K)^2) memory)
-        reason = predicted_too_slow(prev, "dynamax_parallel", K, T, args.max_call_s)
-        if not reason and args.quick and T != args.quick_parallel_T:
+        quick_skip = None
+        if args.quick and T != args.quick_parallel_T:
             # (its compilation, ~5 s, dominates the quick run; one check per run is enough)
-            reason = "skipped: one T per --quick run"
-        if not reason and skipped_kind.get(("dynamax_parallel", K)):
-            reason = skipped_kind[("dynamax_parallel", K)] + " (at a smaller T)"
-        if not reason:
-            t0 = time.perf_counter()
-            mem, par_compiled, _ = xla_bytes(jax.jit(parallel_hmm_smoother), init_j, trans_j, lik_j)
-            par_compile_s = time.perf_counter() - t0
-            cell["smoother_xla_bytes_dynamax_parallel"] = mem
-            if mem["total_bytes"] > mem_cap:
-                reason = (
-                    f"skipped: XLA plans {mem['total_bytes'] / 2**30:.1f} GiB "
-                    f"> --mem-cap-gb={args.mem_cap_gb:g}"
-                )
-                skipped_kind[("dynamax_parallel", K)] = reason
-        if reason:
-            cell["smoother"]["dynamax_parallel"] = dict(skipped=reason)
-        else:
-            # compiled ahead of time (for the memory plan); its compile time is added to the
-            # first call so that "compile" means the same for every implementation
-            def dynp():
-                return par_compiled(init_j, trans_j, lik_j)
-
-            f, ref = timed(dynp)
-            f += par_compile_s
-            cell["checks"]["dynamax_parallel"] = _check(
-                "dynamax_parallel",
-                ll_ours,
-                ref.marginal_loglik,
-                _marg_errors(post, ref.filtered_probs, ref.smoothed_probs, K),
+            quick_skip = "skipped: one T per --quick run"
+        par = compile_peer(
+            cell, "smoother", "dynamax_parallel", parallel_hmm_smoother, (init_j, trans_j, lik_j),
+            args, prev, skipped_kind, reason=quick_skip,
+        )  # fmt: skip
+        if par:
+            par_compiled, par_compile_s = par
+            add_dynamax(
+                "dynamax_parallel", lambda: par_compiled(init_j, trans_j, lik_j), par_compile_s
             )
-            smooth_impls["dynamax_parallel"] = (dynp, f)
 
         # hmmlearn, both implementations
         for impl in ("scaling", "log"):
@@ -400,24 +405,12 @@ def bench_cell(params, K, T, emission, args, prev, skipped_kind, with_peers, num
         if not numpyro_here:
             cell["grad"]["numpyro_enum"] = dict(skipped="skipped: not in this grid (--quick)")
         else:
-            reason = predicted_too_slow(prev, "numpyro_enum", K, T, args.max_call_s)
-            if not reason and skipped_kind.get(("numpyro_enum", K)):
-                reason = skipped_kind[("numpyro_enum", K)] + " (at a smaller T)"
-            if not reason:
-                np_jit = jax.jit(numpyro_value_and_grad(params))
-                t0 = time.perf_counter()
-                mem, compiled, _ = xla_bytes(np_jit, rho0, y_j, u_j)
-                lower_compile_s = time.perf_counter() - t0
-                cell["grad_xla_bytes_numpyro_enum"] = mem
-                if mem["total_bytes"] > mem_cap:
-                    reason = (
-                        f"skipped: XLA plans {mem['total_bytes'] / 2**30:.1f} GiB "
-                        f"> --mem-cap-gb={args.mem_cap_gb:g}"
-                    )
-                    skipped_kind[("numpyro_enum", K)] = reason
-            if reason:
-                cell["grad"]["numpyro_enum"] = dict(skipped=reason)
-            else:
+            npr = compile_peer(
+                cell, "grad", "numpyro_enum", numpyro_value_and_grad(params), (rho0, y_j, u_j),
+                args, prev, skipped_kind,
+            )  # fmt: skip
+            if npr:
+                compiled, lower_compile_s = npr
 
                 def npf():
                     return compiled(rho0, y_j, u_j)
@@ -523,16 +516,32 @@ def evaluate_targets(cells, emission, Tt=10**5):
     return out
 
 
+SMOOTHER_COLUMNS = (
+    "| K | T | switchssm ms | compile ms | dynamax ms | ratio | dynamax parallel ms | "
+    "ratio | hmmlearn ms (impl) | ratio | max abs err vs dynamax |"
+)
+GRAD_COLUMNS = (
+    "| K | T | switchssm ms | compile ms | NumPyro enum ms | ratio | compile s | "
+    "loglik rel err | grad rel err |"
+)
+GROWTH_COLUMNS = (
+    "| K | T | smooth ms | ns/step | smooth XLA MiB | smooth peak RSS MiB | "
+    "grad ms | grad XLA MiB | grad peak RSS MiB |"
+)
+
+
+def _table(L, title, columns):
+    """Section ``title``, then the head of a Markdown table with the ``columns`` line."""
+    L += [f"\n## {title}\n", columns, "|" + "---|" * (columns.count("|") - 1)]
+
+
 def write_markdown(path: Path, result: dict):
     info = result["machine"]
     L = []
     L.append(f"# Exact inference benchmark{' (quick)' if result['quick'] else ''}\n")
     L.append(
-        f"{info['date_utc']} - jax {info['jax']} ({info['backend']}, x64={info['x64']}), "
-        f"{info['cpu_count']} CPUs ({info['cpu_model']}), load average at start "
-        f"{', '.join(f'{x:.1f}' for x in info['loadavg_start'])}, at end "
-        f"{', '.join(f'{x:.1f}' for x in result['loadavg_end'])}. "
-        f"dynamax {info['dynamax']}, hmmlearn {info['hmmlearn']}, numpyro {info['numpyro']}, "
+        machine_text(result, f"{info['jax']} ({info['backend']}, x64={info['x64']})")
+        + f". dynamax {info['dynamax']}, hmmlearn {info['hmmlearn']}, numpyro {info['numpyro']}, "
         f"funsor {info['funsor']}.\n"
     )
     L.append(
@@ -550,15 +559,9 @@ def write_markdown(path: Path, result: dict):
     )
     for em in result["emissions"]:
         cells = [c for c in result["cells"] if c["emission"] == em]
-        L.append(f"\n## Smoother, {em} emission\n")
-        L.append(
-            "| K | T | switchssm ms | compile ms | dynamax ms | ratio | dynamax parallel ms | "
-            "ratio | hmmlearn ms (impl) | ratio | max abs err vs dynamax |"
-        )
-        L.append("|---|---|---|---|---|---|---|---|---|---|---|")
-        for c in cells:
-            if not c["peers"]:
-                continue
+        peer_cells = [c for c in cells if c["peers"]]
+        _table(L, f"Smoother, {em} emission", SMOOTHER_COLUMNS)
+        for c in peer_cells:
             sm = c["smoother"]
             hn, hr = best_hmmlearn(sm)
             dyn = c["checks"].get("dynamax", {}).get("marginal_max_abs_err")
@@ -573,22 +576,14 @@ def write_markdown(path: Path, result: dict):
                 f"{_fmt_ratio(hr)} | {err} |"
             )
         L.append("\nhmmlearn, both implementations (ms):\n")
-        for c in cells:
-            if c["peers"]:
-                sm = c["smoother"]
-                L.append(
-                    f"- K={c['K']}, T={c['T']:.0e}: scaling {_fmt_ms(sm.get('hmmlearn_scaling'))}, "
-                    f"log {_fmt_ms(sm.get('hmmlearn_log'))}"
-                )
-        L.append(f"\n## Log-likelihood + gradient (w.r.t. switch_prob), {em} emission\n")
-        L.append(
-            "| K | T | switchssm ms | compile ms | NumPyro enum ms | ratio | compile s | "
-            "loglik rel err | grad rel err |"
-        )
-        L.append("|---|---|---|---|---|---|---|---|---|")
-        for c in cells:
-            if not c["peers"]:
-                continue
+        for c in peer_cells:
+            sm = c["smoother"]
+            L.append(
+                f"- K={c['K']}, T={c['T']:.0e}: scaling {_fmt_ms(sm.get('hmmlearn_scaling'))}, "
+                f"log {_fmt_ms(sm.get('hmmlearn_log'))}"
+            )
+        _table(L, f"Log-likelihood + gradient (w.r.t. switch_prob), {em} emission", GRAD_COLUMNS)
+        for c in peer_cells:
             g = c["grad"]
             npr = g.get("numpyro_enum", {})
             ck = c["checks"].get("numpyro_enum", {})
@@ -598,12 +593,7 @@ def write_markdown(path: Path, result: dict):
                 f"{g['switchssm']['compile_s'] * 1e3:.0f} | {_fmt_ms(npr)} | {_fmt_ratio(npr)} | "
                 f"{comp} | {_e(ck.get('loglik_rel_err'))} | {_e(ck.get('grad_rel_err'))} |"
             )
-        L.append(f"\n## switchssm alone, growth in T ({em} emission)\n")
-        L.append(
-            "| K | T | smooth ms | ns/step | smooth XLA MiB | smooth peak RSS MiB | "
-            "grad ms | grad XLA MiB | grad peak RSS MiB |"
-        )
-        L.append("|---|---|---|---|---|---|---|---|---|")
+        _table(L, f"switchssm alone, growth in T ({em} emission)", GROWTH_COLUMNS)
         for c in cells:
             sm, g = c["smoother"]["switchssm"], c["grad"]["switchssm"]
             xs = c.get("smoother_xla_bytes_switchssm", {}).get("total_bytes")
@@ -637,10 +627,7 @@ def write_markdown(path: Path, result: dict):
     if skips:
         L.append("\n## Skipped\n")
         L.extend(skips)
-    if result.get("notes"):
-        L.append("\n## Notes\n")
-        L.extend(f"- {n}" for n in result["notes"])
-    path.write_text("\n".join(L) + "\n")
+    close_markdown(path, L, result)  # the notes (no generated observations here)
 
 
 def linearity(cells, emission, Ta=10**5, Tb=10**6):
@@ -727,11 +714,7 @@ def main(argv=None):
     out, stem = prepare_output(args, "exact")
     t_start = time.perf_counter()
     info = machine_info()
-    print(
-        f"bench_exact: jax {info['jax']} {info['backend']}, {info['cpu_count']} CPUs, "
-        f"load {info['loadavg_start']}, mem cap {args.mem_cap_gb} GiB",
-        flush=True,
-    )
+    announce("bench_exact", info, f"mem cap {args.mem_cap_gb} GiB")
 
     import hashlib
 
@@ -796,12 +779,7 @@ def main(argv=None):
         em: linearity(result["cells"], em, Ta=max(Ts), Tb=max(ours_only_Ts)) for em in emissions
     }
     result["loadavg_end"] = os.getloadavg()
-    result["wall_s"] = time.perf_counter() - t_start
-
-    json_path, md_path = write_results(out, stem, result, write_markdown)
-    print(md_path.read_text())
-    print(f"wrote {json_path} and {md_path} in {result['wall_s']:.0f} s")
-    return 0 if result["all_checks_pass"] else 1
+    return report(out, stem, result, write_markdown, t_start)
 
 
 if __name__ == "__main__":

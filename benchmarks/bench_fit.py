@@ -55,6 +55,7 @@ from _common import NUM_SYMBOLS  # set-up, timing, output and the problem shared
 from _common import RHO  # set-up, timing, output and the problem shared with bench_exact
 from _common import hmm_chain  # set-up, timing, output and the problem shared with bench_exact
 from _common import machine_info  # set-up, timing, output and the problem shared with bench_exact
+from _common import machine_text  # set-up, timing, output and the problem shared with bench_exact
 from _common import make_params  # set-up, timing, output and the problem shared with bench_exact
 from _common import make_parser  # set-up, timing, output and the problem shared with bench_exact
 from _common import prepare_output  # set-up, timing, output and the problem shared with bench_exact
@@ -308,13 +309,10 @@ def write_markdown(path: Path, res: dict):
         "# Fitting: EM iteration and log-likelihood gradient"
         + (" (quick)" if res["quick"] else ""),
         "",
-        f"{m['date_utc']} - jax {m['jax']} ({m['backend']}, x64={m['x64']}), {m['cpu_count']} "
-        f"CPUs ({m['cpu_model']}), load average at start "
-        f"{', '.join(f'{x:.1f}' for x in m['loadavg_start'])}, at end "
-        f"{', '.join(f'{x:.1f}' for x in res['loadavg_end'])}. hmmlearn {m['hmmlearn']}, "
-        f"numpyro {m['numpyro']}, funsor {m['funsor']}. Medians of {res['args']['repeats']} "
-        "interleaved calls; compile time excluded from throughput and shown separately; "
-        "ratio = peer time / ours.",
+        machine_text(res, f"{m['jax']} ({m['backend']}, x64={m['x64']})")
+        + f". hmmlearn {m['hmmlearn']}, numpyro {m['numpyro']}, funsor {m['funsor']}. Medians of "
+        f"{res['args']['repeats']} interleaved calls; compile time excluded from throughput and "
+        "shown separately; ratio = peer time / ours.",
         "",
         "## One EM iteration (categorical, 8 symbols, no cue)",
         "",
@@ -375,6 +373,12 @@ def write_markdown(path: Path, res: dict):
     path.write_text("\n".join(L) + "\n")
 
 
+def _progress(kind, rec, peers):
+    """One line of progress: ``kind`` (EM or grad) at ``rec``'s K and T, ours, then ``peers``."""
+    ours = _ms(rec["timings"]["switchssm"]["median_s"])
+    print(f"  {kind:<4} K={rec['K']:2d} T={rec['T']:>6d}: ours {ours} ms, {peers}", flush=True)
+
+
 def main(argv=None):
     ap = make_parser(__doc__, "K=4, T=10^3 only (smoke test)")
     ap.add_argument("--repeats", type=int, default=None, help="timed calls (default 9, quick 3)")
@@ -403,24 +407,17 @@ def main(argv=None):
         for T in Ts:
             c = bench_em(K, T, args)
             res["em"].append(c)
-            print(
-                f"  EM   K={K:2d} T={T:>6d}: ours {_ms(c['timings']['switchssm']['median_s'])} ms"
-                f", hmmlearn ({c['best_hmmlearn']}) "
-                f"{_ms(c['timings'][c['best_hmmlearn']]['median_s'])} ms, "
-                f"ratio {c['ratio_hmmlearn_over_ours']:.1f}x",
-                flush=True,
-            )
+            best = c["best_hmmlearn"]
+            _progress("EM", c, f"hmmlearn ({best}) {_ms(c['timings'][best]['median_s'])} ms, "
+                      f"ratio {c['ratio_hmmlearn_over_ours']:.1f}x")  # fmt: skip
             g = bench_grad(K, T, args)
             res["grad"].append(g)
-            print(
-                f"  grad K={K:2d} T={T:>6d}: ours {_ms(g['timings']['switchssm']['median_s'])} ms"
-                f", NumPyro {_ms(g['timings']['numpyro_enum']['median_s'])} ms, "
-                f"ratio {g['ratio_numpyro_over_ours']:.1f}x; in a compiled loop "
-                f"{_ms(g['timings_compiled_loop']['switchssm']['per_call_s'])} vs "
-                f"{_ms(g['timings_compiled_loop']['numpyro_enum']['per_call_s'])} ms, "
-                f"{g['ratio_compiled_loop']:.1f}x",
-                flush=True,
-            )
+            loop = g["timings_compiled_loop"]
+            _progress("grad", g, f"NumPyro {_ms(g['timings']['numpyro_enum']['median_s'])} ms, "
+                      f"ratio {g['ratio_numpyro_over_ours']:.1f}x; in a compiled loop "
+                      f"{_ms(loop['switchssm']['per_call_s'])} vs "
+                      f"{_ms(loop['numpyro_enum']['per_call_s'])} ms, "
+                      f"{g['ratio_compiled_loop']:.1f}x")  # fmt: skip
     res["loadavg_end"] = os.getloadavg()
     res["seconds"] = time.perf_counter() - t0
     failed = [

@@ -54,15 +54,18 @@ import time
 from pathlib import Path
 
 from _common import Section
+from _common import close_markdown
 from _common import host_info
 from _common import jax_backend_info
+from _common import machine_text
 from _common import make_parser
 from _common import package_versions
 from _common import prepare_output
 from _common import reference
 from _common import rel
+from _common import report
 from _common import setup_jax
-from _common import write_results
+from _common import sources_sha256
 
 setup_jax(x64=False, quiet_peers=True)
 
@@ -182,9 +185,22 @@ def _memax_run(model, x):
     return model(model.initialize_carry(), (x, start))[1]
 
 
-def bench_peers(n, D, N, args):
+def _vs_memax(sec, tag, layer, p, x, memax_name, make_memax, *, state):
+    """Add the sequential and parallel forms of ``layer`` (checked against its float64
+    sequential form), then memax's model ``make_memax()`` on the same input; memax's largest
+    relative error against our sequential float64 output."""
     import equinox as eqx
 
+    ref = reference(lambda pp, xx: layer(pp, xx, mode="sequential"), p, x)
+    for mode in ("sequential", "parallel"):
+        f = lambda pp, xx, mode=mode: layer(pp, xx, mode=mode)  # noqa: E731
+        sec.add(f"{tag} {mode}", f, p, x, ref, state=state)
+    params, static = eqx.partition(make_memax(), eqx.is_array)
+    f = lambda pp, xx: _memax_run(eqx.combine(pp, static), xx)  # noqa: E731
+    return rel(sec.add(memax_name, f, params, x, state=state), ref[0])
+
+
+def bench_peers(n, D, N, args):
     print(f"peers n={n}, D={D}, N={N}", flush=True)
     x = jax.random.normal(jax.random.PRNGKey(3), (n, D), DTYPE)
     sec = Section(f"peers n={n}", args)
@@ -197,39 +213,17 @@ def bench_peers(n, D, N, args):
         input_bias=jnp.full((1,), 0.3, DTYPE),
         output_bias=jnp.full((1,), -0.2, DTYPE),
     )
-    ref = reference(lambda pp, xx: rnn.s6(pp, xx, mode="sequential"), s6p, x)
-    for mode in ("sequential", "parallel"):
-        sec.add(
-            f"s6 N=1 {mode}",
-            lambda pp, xx, mode=mode: rnn.s6(pp, xx, mode=mode),
-            s6p,
-            x,
-            ref,
-            state=D,
-        )
-    ms6 = _memax_s6(s6p, D)
-    params, static = eqx.partition(ms6, eqx.is_array)
-    f = lambda pp, xx: _memax_run(eqx.combine(pp, static), xx)  # noqa: E731
-    out["memax_s6_vs_ours"] = rel(sec.add("memax S6", f, params, x, state=D), ref[0])
+    out["memax_s6_vs_ours"] = _vs_memax(
+        sec, "s6 N=1", rnn.s6, s6p, x, "memax S6", lambda: _memax_s6(s6p, D), state=D
+    )
 
     # LRU with N = D: memax's LRU.backward_map annotates its (D,) output as (N,), and
     # jaxtyping's runtime check rejects any N != D.
     lp = rnn.init_lru(jax.random.PRNGKey(5), D, D, state_dim=D, r_min=0.5, r_max=0.99, dtype=DTYPE)
     lp = lp.replace(feedthrough=jnp.diag(jnp.diagonal(lp.feedthrough)))  # memax: D is a vector
-    ref = reference(lambda pp, xx: rnn.lru(pp, xx, mode="sequential"), lp, x)
-    for mode in ("sequential", "parallel"):
-        sec.add(
-            f"lru {mode}",
-            lambda pp, xx, mode=mode: rnn.lru(pp, xx, mode=mode),
-            lp,
-            x,
-            ref,
-            state=2 * D,
-        )
-    mlru = _memax_lru(lp, D, D)
-    params, static = eqx.partition(mlru, eqx.is_array)
-    f = lambda pp, xx: _memax_run(eqx.combine(pp, static), xx)  # noqa: E731
-    out["memax_lru_vs_ours"] = rel(sec.add("memax LRU", f, params, x, state=2 * D), ref[0])
+    out["memax_lru_vs_ours"] = _vs_memax(
+        sec, "lru", rnn.lru, lp, x, "memax LRU", lambda: _memax_lru(lp, D, D), state=2 * D
+    )
 
     # the project's cells and the Mamba block, same (n, D)
     mg = rnn.init_mingru(jax.random.PRNGKey(6), D, D, dtype=DTYPE)
@@ -245,25 +239,13 @@ def bench_peers(n, D, N, args):
         state=D,
     )
     s6n = rnn.init_s6(jax.random.PRNGKey(8), D, N, dtype=DTYPE)
-    ref = reference(lambda pp, xx: rnn.s6(pp, xx, mode="sequential"), s6n, x)
-    sec.add(
-        f"s6 N={N} sequential",
-        lambda pp, xx: rnn.s6(pp, xx, mode="sequential"),
-        s6n,
-        x,
-        ref,
-        state=D * N,
-    )
     mb = rnn.init_mamba(jax.random.PRNGKey(9), D, D, state_dim=N, dtype=DTYPE)
-    ref = reference(lambda pp, xx: rnn.mamba(pp, xx, mode="sequential"), mb, x)
-    sec.add(
-        f"mamba N={N} sequential",
-        lambda pp, xx: rnn.mamba(pp, xx, mode="sequential"),
-        mb,
-        x,
-        ref,
-        state=2 * D * N,  # E = 2 D channels, N states each
-    )
+    for name, layer, p, state in (
+        ("s6", rnn.s6, s6n, D * N),
+        ("mamba", rnn.mamba, mb, 2 * D * N),  # E = 2 D channels, N states each
+    ):
+        f = lambda pp, xx, layer=layer: layer(pp, xx, mode="sequential")  # noqa: E731
+        sec.add(f"{name} N={N} sequential", f, p, x, reference(f, p, x), state=state)
     for k in ("memax_s6_vs_ours", "memax_lru_vs_ours"):
         sec.checks[k] = dict(out_rel_err=out[k], ok=bool(out[k] <= PEER_RTOL))
     return dict(section="peers", n=n, D=D, N=N, rows=sec.run(), checks=sec.checks)
@@ -319,13 +301,10 @@ def write_markdown(path: Path, result: dict):
     info = result["machine"]
     L = [f"# Sequence layers benchmark{' (quick)' if result['quick'] else ''}\n"]
     L.append(
-        f"{info['date_utc']} - jax {info['jax']} ({info['backend']}), {info['cpu_count']} CPUs "
-        f"({info['cpu_model']}), load average at start "
-        f"{', '.join(f'{v:.1f}' for v in info['loadavg_start'])}, at end "
-        f"{', '.join(f'{v:.1f}' for v in result['loadavg_end'])}. Wall time "
-        f"{result['wall_s']:.0f} s. float32; medians (ms) of interleaved calls; compile time "
-        "excluded (its own column); ratio = time / floor of the same size (module docstring). "
-        f"All checks pass: **{result['all_checks_pass']}**.\n"
+        machine_text(result, f"{info['jax']} ({info['backend']})")
+        + f". Wall time {result['wall_s']:.0f} s. float32; medians (ms) of interleaved calls; "
+        "compile time excluded (its own column); ratio = time / floor of the same size (module "
+        f"docstring). All checks pass: **{result['all_checks_pass']}**.\n"
     )
     for section in ("attention", "lti", "peers"):
         recs = [r for r in result["records"] if r["section"] == section]
@@ -366,12 +345,7 @@ def write_markdown(path: Path, result: dict):
                     f"{r['checks']['memax_s6_vs_ours']['out_rel_err']:.1e}, LRU "
                     f"{r['checks']['memax_lru_vs_ours']['out_rel_err']:.1e} (max rel.)"
                 )
-    L.append("\n## Observations (generated)\n")
-    L.extend(f"- {o}" for o in result["observations"])
-    if result["notes"]:
-        L.append("\n## Notes\n")
-        L.extend(f"- {n}" for n in result["notes"])
-    path.write_text("\n".join(L) + "\n")
+    close_markdown(path, L, result)
 
 
 def observations(result):
@@ -431,14 +405,8 @@ def main(argv=None):
     sections = args.sections.split(",")
     out, stem = prepare_output(args, "layers")
     t0 = time.perf_counter()
-    import hashlib
-
-    h = hashlib.sha256()
-    repo = Path(__file__).resolve().parents[1]
-    for f in sorted((repo / "switchssm").rglob("*.py")):
-        h.update(f.relative_to(repo).as_posix().encode() + b"\0" + f.read_bytes())
     info = dict(
-        switchssm_sources_sha256=h.hexdigest()[:16],
+        switchssm_sources_sha256=sources_sha256(),
         **host_info(),
         **package_versions("jax", "jaxlib", "numpy", "equinox"),
         memax=_version("memax"),
@@ -473,17 +441,14 @@ def main(argv=None):
             "was shared; absolute times are inflated and ratios noisy. Rerun on an idle machine "
             "before quoting numbers."
         )
-    result["wall_s"] = time.perf_counter() - t0
-    json_path, md_path = write_results(out, stem, result, write_markdown)
-    print(md_path.read_text())
-    print(f"wrote {json_path} and {md_path} in {result['wall_s']:.0f} s")
-    if not result["all_checks_pass"]:
+    status = report(out, stem, result, write_markdown, t0)
+    if status:
         bad = {
             r["section"] + str(r["n"]): {k: c for k, c in r["checks"].items() if not c["ok"]}
             for r in records
         }
         print("CHECKS FAILED:", {k: v for k, v in bad.items() if v})
-    return 0 if result["all_checks_pass"] else 1
+    return status
 
 
 if __name__ == "__main__":

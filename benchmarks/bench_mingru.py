@@ -47,11 +47,10 @@ Timing: compile time is ``jit(f).lower(...).compile()`` wall time, reported sepa
 excluded from throughput; steady state is the median of ``--repeats`` calls (>= 5) of the
 compiled executable, each ended by ``jax.block_until_ready``.
 
-Usage::
+Usage (``--quick``: one tiny size, a smoke test of under a minute; without it, the full grid;
+``--out DIR``: the results elsewhere)::
 
-    .venv/bin/python benchmarks/bench_mingru.py --quick          # smoke test, < 1 minute
-    .venv/bin/python benchmarks/bench_mingru.py                  # full grid
-    .venv/bin/python benchmarks/bench_mingru.py --out /tmp/res   # results elsewhere
+    .venv/bin/python benchmarks/bench_mingru.py [--quick] [--out DIR]
 
 Writes ``mingru.json`` and ``mingru.md`` (``mingru_quick.*`` with ``--quick``) to ``--out``
 (default ``benchmarks/results``).
@@ -65,15 +64,18 @@ import sys
 import time
 from pathlib import Path
 
-from _common import REPO  # set-up, timing, machine info and output
+from _common import announce  # set-up, timing, machine info and output
+from _common import close_markdown  # set-up, timing, machine info and output
 from _common import host_info  # set-up, timing, machine info and output
 from _common import jax_backend_info  # set-up, timing, machine info and output
+from _common import machine_text  # set-up, timing, machine info and output
 from _common import make_parser  # set-up, timing, machine info and output
 from _common import package_versions  # set-up, timing, machine info and output
 from _common import prepare_output  # set-up, timing, machine info and output
+from _common import report  # set-up, timing, machine info and output
 from _common import setup_jax  # set-up, timing, machine info and output
+from _common import sources_sha256  # set-up, timing, machine info and output
 from _common import timed  # set-up, timing, machine info and output
-from _common import write_results  # set-up, timing, machine info and output
 
 setup_jax(x64=False, quiet_peers=False)  # float32: x64 stays off; no peers to quiet
 
@@ -384,13 +386,8 @@ def bench_size(T, D, args, seed=0):
 
 
 def machine_info() -> dict:
-    import hashlib
-
-    h = hashlib.sha256()
-    for f in sorted((REPO / "switchssm").rglob("*.py")):
-        h.update(f.relative_to(REPO).as_posix().encode() + b"\0" + f.read_bytes())
     return dict(
-        switchssm_sources_sha256=h.hexdigest()[:16],
+        switchssm_sources_sha256=sources_sha256(),
         **host_info(),
         **package_versions("jax", "jaxlib", "numpy"),
         **jax_backend_info("float32"),
@@ -444,13 +441,8 @@ def observations(result) -> list[str]:
 def write_markdown(path: Path, result: dict):
     info = result["machine"]
     L = [f"# minGRU benchmark{' (quick)' if result['quick'] else ''}\n"]
-    L.append(
-        f"{info['date_utc']} - jax {info['jax']} / jaxlib {info['jaxlib']} ({info['backend']}), "
-        f"{info['cpu_count']} CPUs ({info['cpu_model']}), load average at start "
-        f"{', '.join(f'{v:.1f}' for v in info['loadavg_start'])}, at end "
-        f"{', '.join(f'{v:.1f}' for v in result['loadavg_end'])}. "
-        f"Wall time {result['wall_s']:.0f} s.\n"
-    )
+    jax_text = f"{info['jax']} / jaxlib {info['jaxlib']} ({info['backend']})"
+    L.append(f"{machine_text(result, jax_text)}. Wall time {result['wall_s']:.0f} s.\n")
     L.append(
         "**float32** throughout (x64 off). Times are steady-state medians (ms) of the compiled "
         "executable, interleaved round-robin across rows, `jax.block_until_ready` after each "
@@ -468,51 +460,40 @@ def write_markdown(path: Path, result: dict):
         f"**{result['all_checks_pass']}** (h <= {H_RTOL:g}, grad <= {GRAD_RTOL:g}; the "
         "reference row is reported, not checked).\n"
     )
-    L.append("\n## Scan only (precomputed gates a, b)\n")
-    L.append(
-        "| T | D | row | fwd ms | fwd ratio | fwd compile s | grad ms | grad ratio | "
-        "grad compile s | h rel. err. | grad rel. err. |"
+    tables = (  # title, rows, the error of h in its "h rel. err." column
+        ("Scan only (precomputed gates a, b)", SCAN_ROWS, "h_max_rel_err"),
+        (
+            "Whole cell (input projections included, x (T, D), H = D)",
+            ("cell no-scan floor",) + CELL_ROWS,
+            "h_rel_err",
+        ),
     )
-    L.append("|---|---|---|---|---|---|---|---|---|---|---|")
-    for s in result["sizes"]:
-        r, c = s["rows"], s["checks"]
-        fl, fg = r["floor a*b+c"], r["floor grad"]
+    for title, names, h_err in tables:
+        L.append(f"\n## {title}\n")
         L.append(
-            f"| {s['T']} | {s['D']} | floor `a*b+c` | {_ms(fl['median_s'])} | 1 | "
-            f"{fl['compile_s']:.2f} | {_ms(fg['median_s'])} | {fg['ratio_to_floor']:.1f} | "
-            f"{fg['compile_s']:.2f} | - | - |"
+            "| T | D | row | fwd ms | fwd ratio | fwd compile s | grad ms | grad ratio | "
+            "grad compile s | h rel. err. | grad rel. err. |"
         )
-        for n in SCAN_ROWS:
-            f, g = r[n], r[n + " | grad"]
-            L.append(
-                f"| {s['T']} | {s['D']} | {n} | {_ms(f['median_s'])} | "
-                f"{f['ratio_to_floor']:.1f} | {f['compile_s']:.2f} | {_ms(g['median_s'])} | "
-                f"{g['ratio_to_floor']:.1f} | {g['compile_s']:.2f} | "
-                f"{_e(c[n]['h_max_rel_err'])} | {_e(c[n]['grad_rel_err'])} |"
-            )
-    L.append("\n## Whole cell (input projections included, x (T, D), H = D)\n")
-    L.append(
-        "| T | D | row | fwd ms | fwd ratio | fwd compile s | grad ms | grad ratio | "
-        "grad compile s | h rel. err. | grad rel. err. |"
-    )
-    L.append("|---|---|---|---|---|---|---|---|---|---|---|")
-    for s in result["sizes"]:
-        r, c = s["rows"], s["checks"]
-        for n in ("cell no-scan floor",) + CELL_ROWS:
-            f, g = r[n], r[n + " | grad"]
-            ck = c.get(n, {})
-            L.append(
-                f"| {s['T']} | {s['D']} | {n} | {_ms(f['median_s'])} | "
-                f"{f['ratio_to_floor']:.1f} | {f['compile_s']:.2f} | {_ms(g['median_s'])} | "
-                f"{g['ratio_to_floor']:.1f} | {g['compile_s']:.2f} | "
-                f"{_e(ck.get('h_rel_err'))} | {_e(ck.get('grad_rel_err'))} |"
-            )
-    L.append("\n## Observations (generated)\n")
-    L.extend(f"- {o}" for o in result["observations"])
-    if result["notes"]:
-        L.append("\n## Notes\n")
-        L.extend(f"- {n}" for n in result["notes"])
-    path.write_text("\n".join(L) + "\n")
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        for s in result["sizes"]:
+            r = s["rows"]
+            if names is SCAN_ROWS:  # the floor heads the scan-only rows of each size
+                fl, fg = r["floor a*b+c"], r["floor grad"]
+                L.append(
+                    f"| {s['T']} | {s['D']} | floor `a*b+c` | {_ms(fl['median_s'])} | 1 | "
+                    f"{fl['compile_s']:.2f} | {_ms(fg['median_s'])} | {fg['ratio_to_floor']:.1f} | "
+                    f"{fg['compile_s']:.2f} | - | - |"
+                )
+            for n in names:
+                f, g = r[n], r[n + " | grad"]
+                ck = s["checks"].get(n, {})
+                L.append(
+                    f"| {s['T']} | {s['D']} | {n} | {_ms(f['median_s'])} | "
+                    f"{f['ratio_to_floor']:.1f} | {f['compile_s']:.2f} | {_ms(g['median_s'])} | "
+                    f"{g['ratio_to_floor']:.1f} | {g['compile_s']:.2f} | "
+                    f"{_e(ck.get(h_err))} | {_e(ck.get('grad_rel_err'))} |"
+                )
+    close_markdown(path, L, result)
 
 
 def main(argv=None):
@@ -553,11 +534,7 @@ def main(argv=None):
     out, stem = prepare_output(args, "mingru")
     t0 = time.perf_counter()
     info = machine_info()
-    print(
-        f"bench_mingru: jax {info['jax']} {info['backend']}, {info['cpu_count']} CPUs, "
-        f"load {info['loadavg_start']}, float32, grid {grid}",
-        flush=True,
-    )
+    announce("bench_mingru", info, f"float32, grid {grid}")
     result = dict(
         machine=info,
         quick=args.quick,
@@ -603,11 +580,7 @@ def main(argv=None):
             "microseconds), so the ratios say nothing about throughput; this run checks that "
             "the script works and that the answers are right."
         )
-    result["wall_s"] = time.perf_counter() - t0
-    json_path, md_path = write_results(out, stem, result, write_markdown)
-    print(md_path.read_text())
-    print(f"wrote {json_path} and {md_path} in {result['wall_s']:.0f} s")
-    return 0 if result["all_checks_pass"] else 1
+    return report(out, stem, result, write_markdown, t0)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,6 @@ import jax
 jax.config.update("jax_enable_x64", True)  # exact identities are checked to 1e-12
 
 import jax.numpy as jnp
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import scipy.integrate as si
@@ -79,6 +78,8 @@ from switchssm.models import CategoricalEmission
 from switchssm.models import GaussianCue
 from switchssm.models import SwitchingParams
 from switchssm.models import sample
+from switchssm.plots import plot_posterior
+from switchssm.plots.curves import plot_mi_curve
 from switchssm.rnn import MinGRUParams
 from switchssm.rnn import mingru_log
 from switchssm.verify import cell_model_table
@@ -88,17 +89,6 @@ from switchssm.verify import mi_sweep_sequences
 from switchssm.verify import sweep_table
 from switchssm.verify.brute_force import brute_force
 from switchssm.verify.brute_force import path_log_joint
-
-# switchssm.plots calls matplotlib.use("Agg") on import, which replaces Jupyter's inline
-# backend (figures would no longer show): re-activate it afterwards.
-_backend = matplotlib.get_backend()
-from switchssm.plots import plot_posterior
-from switchssm.plots.curves import plot_mi_curve
-
-if "inline" in _backend:
-    from IPython import get_ipython
-
-    get_ipython().run_line_magic("matplotlib", "inline")
 
 EXACT = 1e-12  # float64 identities
 rng = np.random.default_rng(0)

@@ -45,7 +45,6 @@ import jax
 jax.config.update("jax_enable_x64", True)  # exact identities are checked to 1e-12
 
 import jax.numpy as jnp
-import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import scipy.optimize as so
@@ -62,20 +61,11 @@ from switchssm.inference import run_length_filter
 from switchssm.models import GaussianCue
 from switchssm.models import GaussianLatentParams
 from switchssm.models import sample_gaussian_latent
+from switchssm.plots.curves import plot_gaussian_gap
 from switchssm.rnn import mingru
 from switchssm.verify import default_gaussian_params
 from switchssm.verify import gaussian_latent_sweep
 from switchssm.verify import gaussian_sweep_table
-
-# switchssm.plots calls matplotlib.use("Agg") on import, which replaces Jupyter's inline
-# backend (figures would no longer show): re-activate it afterwards.
-_backend = matplotlib.get_backend()
-from switchssm.plots.curves import plot_gaussian_gap
-
-if "inline" in _backend:
-    from IPython import get_ipython
-
-    get_ipython().run_line_magic("matplotlib", "inline")
 
 EXACT = 1e-12  # float64 identities
 rng = np.random.default_rng(0)

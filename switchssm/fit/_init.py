@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from switchssm import _validation as V
 from switchssm.fit._spec import FitSpec
+from switchssm.fit._spec import prepare
+from switchssm.fit.priors import Prior
+from switchssm.fit.priors import map_prior
 from switchssm.models.params import CategoricalEmission
 from switchssm.models.params import GaussianCue
 from switchssm.models.params import GaussianEmission
@@ -85,3 +92,41 @@ def place(tree, mesh, replicate: bool = False):
     return (
         distributed.replicate(tree, mesh) if replicate else distributed.shard_sequences(tree, mesh)
     )
+
+
+class Restarts(NamedTuple):
+    """What EM and MLE start from (:func:`prepare_restarts`)."""
+
+    data: Sequences  # placed on the device(s) (sharded over ``mesh``)
+    host_data: Sequences  # the same, unplaced (for the result's metadata)
+    spec: FitSpec
+    prior: Prior  # the effective MAP prior (:func:`~switchssm.fit.priors.map_prior`)
+    starts: Any  # the starting points, stacked along the restart axis and placed
+
+
+def prepare_restarts(
+    y,
+    u,
+    *,
+    num_restarts,
+    key,
+    init,
+    prior,
+    mesh,
+    start_fn: Callable[[SwitchingParams], Any],
+    **options,
+) -> Restarts:
+    """The shared set-up of the point-estimate fits (EM, MLE), before any jit.
+
+    Checks ``num_restarts``, the data and the structure ``options`` (``num_states``,
+    ``emission``, ``gated``, ``cue``, ``lengths``, ``num_symbols``: :func:`prepare` with
+    ``point_estimate=True``) and ``prior`` (:func:`~switchssm.fit.priors.map_prior`); draws
+    ``num_restarts`` starting points (:func:`initial_params`), maps each by ``start_fn``
+    (the form the method iterates on) and stacks them; places the data and the starts on
+    ``mesh`` (:func:`place`).
+    """
+    num_restarts = V.check_int(num_restarts, "num_restarts")
+    data, spec = prepare(y, u, **options, init=init, num_restarts=num_restarts, point_estimate=True)
+    prior_eff = map_prior(prior, spec.emission)
+    starts = stack([start_fn(p) for p in initial_params(key, data, spec, init, num_restarts)])
+    return Restarts(place(data, mesh), data, spec, prior_eff, place(starts, mesh, replicate=True))

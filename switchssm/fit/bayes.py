@@ -28,6 +28,10 @@ posterior has :math:`K!` symmetric modes. Two choices, documented where they act
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -51,6 +55,7 @@ from switchssm.models.params import GaussianCue
 from switchssm.models.params import GaussianEmission
 from switchssm.models.params import SwitchingParams
 from switchssm.sequences import Sequences
+from switchssm.types import PRNGKeyArray
 
 __all__ = [
     "bayesian_switching_model",
@@ -157,6 +162,43 @@ def prepare_bayes(y, u, *, num_states, emission, num_symbols, gated, cue, prior,
     if spec.emission == "categorical" and num_symbols is None and spec.num_symbols < 2:
         spec = spec._replace(num_symbols=2)  # a Dirichlet over one symbol is degenerate
     return spec, data
+
+
+class BayesSetup(NamedTuple):
+    """What NUTS and SVI start from (:func:`prepare_fit`)."""
+
+    spec: FitSpec
+    data: Sequences
+    key: PRNGKeyArray
+    model: Callable  # :func:`model` on the data, with its likelihood factor
+    prior_only: Callable  # the same latent sites without the likelihood (post-processing)
+
+
+def prepare_fit(y, u, *, prior, init, key, **options) -> BayesSetup:
+    """The shared set-up of :func:`~switchssm.fit.fit_nuts` and :func:`~switchssm.fit.fit_svi`
+    (before any jit): the data, the structure ``options`` and ``prior``
+    (:func:`prepare_bayes`), ``key`` (a PRNG key or an integer seed), ``init`` (if given,
+    :func:`check_init`), and the model on the data with and without its likelihood factor."""
+    spec, data = prepare_bayes(y, u, prior=prior, **options)
+    key = V.as_key(key)
+    if init is not None:
+        check_init(init, spec)
+    return BayesSetup(
+        spec,
+        data,
+        key,
+        functools.partial(model, spec, prior, data),
+        functools.partial(model, spec, prior, data, likelihood=False),
+    )
+
+
+_total_log_likelihood_jit = jax.jit(lambda p, d: log_likelihoods(p, d).sum())
+
+
+def total_log_likelihood(params: SwitchingParams, data: Sequences) -> float:
+    """:math:`\\sum_n \\log P(x^{(n)} \\mid \\theta)` at ``params`` (one compiled program): the
+    log-likelihood a :class:`~switchssm.fit.BayesFit` reports."""
+    return float(_total_log_likelihood_jit(params, data))
 
 
 def _unchecked(y, u, num_states, emission, num_symbols, gated, cue, lengths):

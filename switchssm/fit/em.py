@@ -60,12 +60,8 @@ import numpy as np
 from tqdm.std import tqdm
 
 from switchssm import _validation as V
-from switchssm.fit._init import initial_params
-from switchssm.fit._init import place
-from switchssm.fit._init import stack
-from switchssm.fit._spec import prepare
+from switchssm.fit._init import prepare_restarts
 from switchssm.fit.priors import Prior
-from switchssm.fit.priors import map_prior
 from switchssm.fit.result import FitResult
 from switchssm.fit.result import final_values
 from switchssm.fit.result import finish
@@ -300,25 +296,19 @@ def fit_em(
         >>> fit.params.num_states, fit.converged.shape
         (2, (2,))
     """
-    num_restarts = V.check_int(num_restarts, "num_restarts")
     num_iters = V.check_int(num_iters, "num_iters", low=0)
     tol = V.check_float(tol, "tol", low=0)
-    data, spec = prepare(
-        y, u, num_states=num_states, emission=emission, gated=gated, cue=cue,
-        lengths=lengths, num_symbols=num_symbols, init=init, num_restarts=num_restarts,
-        point_estimate=True,
-    )  # fmt: skip
     pseudocount = V.check_float(emission_pseudocount, "emission_pseudocount", low=0)
-    prior_eff = map_prior(prior, spec.emission)
+    data, metadata_data, spec, prior_eff, params_R = prepare_restarts(
+        y, u, num_states=num_states, emission=emission, gated=gated, cue=cue,
+        lengths=lengths, num_symbols=num_symbols, num_restarts=num_restarts, key=key,
+        init=init, prior=prior, mesh=mesh, start_fn=_as_fitted_structure,
+    )  # fmt: skip
     if spec.emission == "categorical" and pseudocount > 0:
         prior_eff = dataclasses.replace(
             prior_eff, emission_concentration=prior_eff.emission_concentration + pseudocount
         )
-    init = None if init is None else _as_fitted_structure(init)
-    params_R = stack(initial_params(key, data, spec, init, num_restarts))
-    n = float(data.num_timesteps)
-    data, metadata_data = place(data, mesh), data
-    params_R = place(params_R, mesh, replicate=True)
+    n = float(metadata_data.num_timesteps)
     hist = []
     conv = np.zeros(num_restarts, bool)
     with tqdm(total=num_iters, disable=not progress, desc="fit_em", leave=False) as pbar:

@@ -20,14 +20,10 @@ from jax import lax
 from tqdm.std import tqdm
 
 from switchssm import _validation as V
-from switchssm.fit._init import initial_params
-from switchssm.fit._init import place
-from switchssm.fit._init import stack
-from switchssm.fit._spec import prepare
+from switchssm.fit._init import prepare_restarts
 from switchssm.fit._transforms import to_params
 from switchssm.fit._transforms import to_unconstrained
 from switchssm.fit.priors import Prior
-from switchssm.fit.priors import map_prior
 from switchssm.fit.result import FitResult
 from switchssm.fit.result import final_values
 from switchssm.fit.result import finish
@@ -213,22 +209,16 @@ def fit_mle(
         >>> fit.history.shape
         (2, 51)
     """
-    num_restarts = V.check_int(num_restarts, "num_restarts")
     num_steps = V.check_int(num_steps, "num_steps", low=0)
     num_lbfgs_steps = V.check_int(num_lbfgs_steps, "num_lbfgs_steps", low=0)
     learning_rate = V.check_float(learning_rate, "learning_rate", low=0, low_open=True)
     tol = V.check_float(tol, "tol", low=0)
-    data, spec = prepare(
+    data, metadata_data, spec, prior_eff, thetas = prepare_restarts(
         y, u, num_states=num_states, emission=emission, gated=gated, cue=cue,
-        lengths=lengths, num_symbols=num_symbols, init=init, num_restarts=num_restarts,
-        point_estimate=True,
+        lengths=lengths, num_symbols=num_symbols, num_restarts=num_restarts, key=key,
+        init=init, prior=prior, mesh=mesh, start_fn=to_unconstrained,
     )  # fmt: skip
-    prior_eff = map_prior(prior, spec.emission)
-    starts = initial_params(key, data, spec, init, num_restarts)
-    thetas = stack([to_unconstrained(p) for p in starts])
-    n = float(data.num_timesteps)
-    data, metadata_data = place(data, mesh), data
-    thetas = place(thetas, mesh, replicate=True)
+    n = float(metadata_data.num_timesteps)
     hists = []
     with tqdm(
         total=num_steps + num_lbfgs_steps, disable=not progress, desc="fit_mle", leave=False

@@ -18,7 +18,6 @@ from switchssm.fit._spec import fill_args
 from switchssm.fit.priors import Prior
 from switchssm.fit.result import BayesFit
 from switchssm.fit.result import metadata
-from switchssm.inference.batch import log_likelihoods
 from switchssm.models.params import SwitchingParams
 from switchssm.types import PRNGKeyArray
 
@@ -28,9 +27,6 @@ _CHAIN_METHODS = ("sequential", "vectorized", "parallel")
 RHAT_MAX = 1.05  # the convergence threshold on every r_hat (Vehtari et al. 2021 suggest 1.01
 # for final inference; 1.05 flags the runs whose chains clearly disagree)
 _INIT_JITTER = 0.5  # chains started from `init`: +-0.5 in unconstrained space
-
-
-_log_likelihood_jit = jax.jit(lambda p, d: log_likelihoods(p, d).sum())
 
 
 def _initial_positions(key, model, num_chains: int, init: SwitchingParams | None) -> dict:
@@ -121,9 +117,9 @@ def fit_nuts(
         >>> bool(lo < 0.05 < hi)  # the 90% interval covers the true rho
         True
     """
-    spec, data = B.prepare_bayes(
+    spec, data, key, model, prior_only = B.prepare_fit(
         y, u, num_states=num_states, emission=emission, num_symbols=num_symbols,
-        gated=gated, cue=cue, prior=prior, lengths=lengths,
+        gated=gated, cue=cue, prior=prior, lengths=lengths, init=init, key=key,
     )  # fmt: skip
     num_warmup = V.check_int(num_warmup, "num_warmup", low=0)
     num_samples = V.check_int(num_samples, "num_samples")
@@ -133,17 +129,12 @@ def fit_nuts(
         target_accept_prob, "target_accept_prob", low=0, high=1, low_open=True, high_open=True
     )
     relabel = V.check_bool(relabel, "relabel")
-    key = V.as_key(key)
-    if init is not None:
-        B.check_init(init, spec)
 
-    model = functools.partial(B.model, spec, prior, data)
     # NumPyro's model path runs the model op by op to initialize (and arviz.from_numpyro runs
     # it again): on CPU that compiles hundreds of tiny programs, more time than the sampling
     # of a small problem. Instead: site shapes by abstract evaluation, NumPyro's own
     # potential_energy / constrain_fn under jit, and the initial positions by hand.
     k_init, k_run = jax.random.split(key)
-    prior_only = functools.partial(B.model, spec, prior, data, likelihood=False)
     start = _initial_positions(k_init, prior_only, num_chains, init)
     potential = jax.jit(functools.partial(numpyro.infer.util.potential_energy, model, (), {}))
     mcmc = numpyro.infer.MCMC(
@@ -200,5 +191,5 @@ def fit_nuts(
         init="given" if init is not None else "init_to_uniform",
         converged=bool(converged), diagnostics=diagnostics,
     )  # fmt: skip
-    ll = float(_log_likelihood_jit(params, data))
+    ll = B.total_log_likelihood(params, data)
     return BayesFit(params, ll, bool(converged), idata, samples, summary, md)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 
 import jax
@@ -21,7 +20,6 @@ from switchssm.fit._spec import fill_args
 from switchssm.fit.priors import Prior
 from switchssm.fit.result import BayesFit
 from switchssm.fit.result import metadata
-from switchssm.inference.batch import log_likelihoods
 from switchssm.models.params import SwitchingParams
 from switchssm.types import PRNGKeyArray
 
@@ -29,8 +27,6 @@ __all__ = ["fit_svi"]
 
 _GUIDES = ("auto_normal", "auto_mvn")
 _CHUNK = 100  # SVI steps per compiled call (one progress-bar update each)
-
-_log_likelihood_jit = jax.jit(lambda p, d: log_likelihoods(p, d).sum())
 
 
 def elbo_converged(losses, num_timesteps: int, tol: float) -> tuple[bool, float]:
@@ -116,9 +112,9 @@ def fit_svi(
         >>> bool(abs(float(fit.params.switch_prob) - 0.05) < 0.05)  # the true rho is 0.05
         True
     """
-    spec, data = B.prepare_bayes(
+    spec, data, key, model, prior_only = B.prepare_fit(
         y, u, num_states=num_states, emission=emission, num_symbols=num_symbols,
-        gated=gated, cue=cue, prior=prior, lengths=lengths,
+        gated=gated, cue=cue, prior=prior, lengths=lengths, init=init, key=key,
     )  # fmt: skip
     V.check_choice(guide, "guide", _GUIDES)
     num_steps = V.check_int(num_steps, "num_steps")
@@ -126,9 +122,6 @@ def fit_svi(
     num_posterior_samples = V.check_int(num_posterior_samples, "num_posterior_samples")
     learning_rate = V.check_float(learning_rate, "learning_rate", low=0, low_open=True)
     tol = V.check_float(tol, "tol", low=0)
-    key = V.as_key(key)
-    if init is not None:
-        B.check_init(init, spec)
 
     from numpyro.infer import SVI
     from numpyro.infer import Predictive
@@ -137,10 +130,8 @@ def fit_svi(
     from numpyro.infer.initialization import init_to_uniform
     from numpyro.infer.initialization import init_to_value
 
-    model = functools.partial(B.model, spec, prior, data)
     # Post-processing, and the guide's set-up (which runs its model op by op), use the model
-    # without its likelihood factor: same latent sites, no forward pass.
-    prior_only = functools.partial(B.model, spec, prior, data, likelihood=False)
+    # without its likelihood factor (`prior_only`): same latent sites, no forward pass.
     init_loc = init_to_uniform() if init is None else init_to_value(values=B.site_values(init))
     Guide = autoguide.AutoNormal if guide == "auto_normal" else autoguide.AutoMultivariateNormal
     g = Guide(prior_only, init_loc_fn=init_loc)
@@ -208,7 +199,7 @@ def fit_svi(
         init="given" if init is not None else "init_to_uniform",
         converged=converged, diagnostics=diagnostics,
     )  # fmt: skip
-    ll = float(_log_likelihood_jit(params, data))
+    ll = B.total_log_likelihood(params, data)
     return BayesFit(
         params, ll, converged, idata, draws, summary, md, losses=losses, guide=g,
         guide_params=gparams,

@@ -261,10 +261,9 @@ def train_state_tracker(
     lr, res = best
     test_acc, by_length, nonfinite = _final_accuracy(res, test, task.num_symbols)
     chance = chance_accuracy(task, test_length)
+    run = dict(task=task.name, cell=cell, additive=additive)  # in the config and the result
     config = dict(
-        task=task.name,
-        cell=cell,
-        additive=additive,
+        **run,
         hidden_dim=hidden_dim,
         num_steps=num_steps,
         batch_size=batch_size,
@@ -280,9 +279,7 @@ def train_state_tracker(
     )
     num_params = int(sum(np.size(a) for a in jax.tree_util.tree_leaves(res.params)))
     return StateTrackingResult(
-        task=task.name,
-        cell=cell,
-        additive=additive,
+        **run,
         test_length=test_length,
         test_accuracy=test_acc,
         chance_accuracy=chance,

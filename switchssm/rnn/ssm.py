@@ -269,6 +269,21 @@ def lti(
 # ---------------------------------------------------------------------------
 
 
+def _check_complex_diagonal(params, per_state: tuple[str, ...]) -> None:
+    """Shapes of a complex-diagonal layer: ``per_state`` fields ``(N,)``, ``input_re/im``
+    ``(N, D_in)``, ``output_re/im`` ``(H, N)``, ``feedthrough`` ``(H, D_in)``."""
+    first = per_state[0]
+    V.check_ndim(getattr(params, first), C.field_name(params, first), 1, "(state_dim,)")
+    (n,) = np.shape(getattr(params, first))
+    for f in per_state:
+        C.check_field(params, f, (n,), "(state_dim,)")
+    _, d = C.check_field(params, "input_re", (n, None), "(state_dim, input_dim)")
+    C.check_field(params, "input_im", (n, d), "(state_dim, input_dim)")
+    h, _ = C.check_field(params, "output_re", (None, n), "(hidden_dim, state_dim)")
+    C.check_field(params, "output_im", (h, n), "(hidden_dim, state_dim)")
+    C.check_field(params, "feedthrough", (h, d), "(hidden_dim, input_dim)")
+
+
 @params_pytree(promote=False)
 class DiagonalLTIParams:
     """A diagonal LTI layer with complex eigenvalues, stored as real and imaginary parts.
@@ -291,15 +306,7 @@ class DiagonalLTIParams:
     feedthrough: Float[Array, "H D"]
 
     def _validate(self):
-        V.check_ndim(self.eigenvalues_re, C.field_name(self, "eigenvalues_re"), 1, "(state_dim,)")
-        (n,) = np.shape(self.eigenvalues_re)
-        C.check_field(self, "eigenvalues_re", (n,), "(state_dim,)")
-        C.check_field(self, "eigenvalues_im", (n,), "(state_dim,)")
-        _, d = C.check_field(self, "input_re", (n, None), "(state_dim, input_dim)")
-        C.check_field(self, "input_im", (n, d), "(state_dim, input_dim)")
-        h, _ = C.check_field(self, "output_re", (None, n), "(hidden_dim, state_dim)")
-        C.check_field(self, "output_im", (h, n), "(hidden_dim, state_dim)")
-        C.check_field(self, "feedthrough", (h, d), "(hidden_dim, input_dim)")
+        _check_complex_diagonal(self, ("eigenvalues_re", "eigenvalues_im"))
 
     input_dim = shape_dim("input_re", 1)
     hidden_dim = shape_dim("output_re", 0)
@@ -469,15 +476,7 @@ class LRUParams:
     feedthrough: Float[Array, "H D"]
 
     def _validate(self):
-        V.check_ndim(self.nu_log, C.field_name(self, "nu_log"), 1, "(state_dim,)")
-        (n,) = np.shape(self.nu_log)
-        for f in ("nu_log", "theta_log", "gamma_log"):
-            C.check_field(self, f, (n,), "(state_dim,)")
-        _, d = C.check_field(self, "input_re", (n, None), "(state_dim, input_dim)")
-        C.check_field(self, "input_im", (n, d), "(state_dim, input_dim)")
-        h, _ = C.check_field(self, "output_re", (None, n), "(hidden_dim, state_dim)")
-        C.check_field(self, "output_im", (h, n), "(hidden_dim, state_dim)")
-        C.check_field(self, "feedthrough", (h, d), "(hidden_dim, input_dim)")
+        _check_complex_diagonal(self, ("nu_log", "theta_log", "gamma_log"))
 
     input_dim = shape_dim("input_re", 1)
     hidden_dim = shape_dim("output_re", 0)

@@ -21,15 +21,12 @@ from switchssm.bridges import iohmm_inputs
 from switchssm.bridges import switching_operators
 from switchssm.inference import filter as exact_filter
 from switchssm.inference import gated_gate_and_candidate
-from switchssm.models import CategoricalEmission
-from switchssm.models import GaussianCue
-from switchssm.models import GaussianEmission
 from switchssm.models import IOHMMParams
-from switchssm.models import SwitchingParams
 from switchssm.models import iohmm_model
 from switchssm.models import sample
 from switchssm.models import sample_iohmm
 from switchssm.rnn import bilinear
+from tests.switching_models import three_state_params
 
 
 def _fsm_loop(transition, q0, symbols):
@@ -204,21 +201,11 @@ def test_bad_iohmm_raises():
         iohmm_filter(impossible, np.array([0, 0]), np.array([0, 1]))
 
 
-def _switching(gated, emission, cue):
-    em = (
-        CategoricalEmission(np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]]))
-        if emission == "categorical"
-        else GaussianEmission(np.array([[0.0, 1.0], [2.0, -1.0], [-2.0, 0.5]]), np.eye(2) * 0.7)
-    )
-    c = GaussianCue(np.array([-0.3, 1.1]), 0.6) if cue else None
-    return SwitchingParams(np.array([0.2, 0.5, 0.3]), 0.25, em, c, gated=gated)
-
-
 @pytest.mark.parametrize("cue", [False, True])
 @pytest.mark.parametrize("emission", ["categorical", "gaussian"])
 @pytest.mark.parametrize("gated", [True, False])
 def test_switching_filter_is_a_normalized_bilinear_recurrence(gated, emission, cue):
-    params = _switching(gated, emission, cue)
+    params = three_state_params(gated, emission, cue)
     y, u, _, _ = sample(jax.random.PRNGKey(8), params, 40)
     A = np.asarray(switching_operators(params, y, u))
     p, out = np.asarray(params.initial_probs), []
@@ -238,7 +225,7 @@ def test_switching_filter_is_a_normalized_bilinear_recurrence(gated, emission, c
 
 @pytest.mark.parametrize("gated", [True, False])
 def test_cue_free_switching_model_is_a_full_bilinear_cell(gated):
-    params = _switching(gated, "categorical", cue=False)
+    params = three_state_params(gated, "categorical", cue=False)
     y, _, _, _ = sample(jax.random.PRNGKey(9), params, 300)
     cell = bilinear_from_switching(params)
     x = jax.nn.one_hot(y, 3)
@@ -249,6 +236,6 @@ def test_cue_free_switching_model_is_a_full_bilinear_cell(gated):
     if gated:  # the simplex is kept without normalizing
         np.testing.assert_allclose(bilinear(cell, x), exact, atol=1e-12)
     with pytest.raises(ValueError, match="no cue"):
-        bilinear_from_switching(_switching(gated, "categorical", cue=True))
+        bilinear_from_switching(three_state_params(gated, "categorical", cue=True))
     with pytest.raises(ValueError, match="SwitchingParams"):
         bilinear_from_switching(jnp.ones(3))

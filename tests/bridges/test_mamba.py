@@ -2,8 +2,9 @@
 
 Independent sides: the closed form of the logistic function (keep gate), the existing
 logit-space minGRU bridge, the exact filter of the switching model (forward recursion,
-``switchssm.inference.filter``), and the existing selective cell. Data are drawn with a
-NumPy sampler written here from the model's definition (docs/theory.md section 2).
+``switchssm.inference.filter``), and the existing selective cell. Data are drawn with the
+NumPy sampler of tests/switching_models.py, written from the model's definition
+(docs/theory.md section 2).
 """
 
 import numpy as np
@@ -20,6 +21,7 @@ from switchssm.models import CategoricalEmission
 from switchssm.models import GaussianCue
 from switchssm.models import GaussianEmission
 from switchssm.models import SwitchingParams
+from tests.switching_models import np_sample as sample
 
 EXACT = 1e-9  # float64 identities (as in the cell-to-model table)
 
@@ -28,23 +30,6 @@ def model(rng, separation, gated, K=3, V=4, rho=0.2, tau=0.8):
     cue = GaussianCue(np.array([-0.5, 0.5]) * separation * tau, tau)
     B = rng.dirichlet(np.full(V, 2.0), size=K)
     return SwitchingParams(rng.dirichlet(np.full(K, 3.0)), rho, CategoricalEmission(B), cue, gated)
-
-
-def sample(rng, p, T):
-    pi = np.asarray(p.initial_probs)
-    K = len(pi)
-    z = rng.random(T) < float(p.switch_prob)
-    s = np.empty(T, int)
-    prev = rng.choice(K, p=pi)
-    for t in range(T):
-        prev = s[t] = rng.choice(K, p=pi) if z[t] else prev
-    # gated emission: without a switch y comes from the mixture, i.e. a fresh pi-draw
-    emitter = np.where(z, s, rng.choice(K, size=T, p=pi)) if p.gated else s
-    B = np.asarray(p.emission.probs)
-    y = np.array([rng.choice(B.shape[1], p=B[e]) for e in emitter])
-    means = np.asarray(p.cue.means)
-    u = means[z.astype(int)] + float(p.cue.scale) * rng.standard_normal(T)
-    return y, u
 
 
 def mean_kl(p, q):

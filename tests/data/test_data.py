@@ -276,6 +276,15 @@ def test_read_csv_latent_column(tmp_path):
     assert read_dataset(tmp_path / "obs.npy").s is None
 
 
+def assert_csv_refused(reader, path, text, problem):
+    """``reader`` refuses ``path`` holding ``text``: a ValueError matching ``problem`` whose
+    message starts with the documented ``cannot read sequences from '<path>':``."""
+    path.write_text(text)
+    with pytest.raises(ValueError, match=problem) as err:
+        reader(path)
+    assert str(err.value).startswith(f"cannot read sequences from '{path}':")
+
+
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
@@ -290,11 +299,7 @@ def test_read_csv_latent_column(tmp_path):
     ],
 )
 def test_read_csv_bad_latent_column(tmp_path, text, problem):
-    path = tmp_path / "bad_latent.csv"
-    path.write_text(text)
-    with pytest.raises(ValueError, match=problem) as err:
-        read_dataset(path)
-    assert str(err.value).startswith(f"cannot read sequences from '{path}':")
+    assert_csv_refused(read_dataset, tmp_path / "bad_latent.csv", text, problem)
 
 
 def test_read_npy_roundtrip(tmp_path, rng):
@@ -331,11 +336,7 @@ def test_read_npy_roundtrip(tmp_path, rng):
     ],
 )
 def test_read_csv_bad_files(tmp_path, text, problem):
-    path = tmp_path / "bad.csv"
-    path.write_text(text)
-    with pytest.raises(ValueError, match=problem) as err:
-        read_sequences(path)
-    assert str(path) in str(err.value)
+    assert_csv_refused(read_sequences, tmp_path / "bad.csv", text, problem)
 
 
 def test_read_bad_paths(tmp_path):

@@ -63,31 +63,21 @@ def data():
     return categorical_data()[0]
 
 
+def fit_two_states(fit, data, seed, **options):
+    """``fit`` (fit_nuts or fit_svi) with two states, key ``seed``, no progress bar."""
+    return fit(data, num_states=2, key=jax.random.PRNGKey(seed), progress=False, **options)
+
+
 @pytest.fixture(scope="module")
 def nuts_fit(data):
-    return fit_nuts(
-        data,
-        num_states=2,
-        num_warmup=300,
-        num_samples=300,
-        num_chains=2,
-        chain_method="sequential",
-        key=jax.random.PRNGKey(3),
-        progress=False,
-    )
+    options = {"num_warmup": 300, "num_samples": 300, "num_chains": 2}
+    return fit_two_states(fit_nuts, data, 3, chain_method="sequential", **options)
 
 
 @pytest.fixture(scope="module")
 def svi_fit(data):
-    return fit_svi(
-        data,
-        num_states=2,
-        num_steps=1500,
-        learning_rate=0.02,
-        num_posterior_samples=400,
-        key=jax.random.PRNGKey(4),
-        progress=False,
-    )
+    options = {"num_steps": 1500, "learning_rate": 0.02, "num_posterior_samples": 400}
+    return fit_two_states(fit_svi, data, 4, **options)
 
 
 def match_states(est_emission, true_emission):

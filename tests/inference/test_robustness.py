@@ -362,7 +362,7 @@ def test_sequential_gradient_where_the_scaled_kernel_underflows_every_leaf():
 
     ref = grad("log")
     got = grad("sequential")
-    for name, a, b in zip(["pi", "rho", "means", "cov", "cue"], got, ref):
+    for name, a, b in zip(["pi", "rho", "means", "cov", "cue"], got, ref, strict=True):
         assert np.all(np.isfinite(a)), name
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12, err_msg=name)
 

@@ -23,6 +23,7 @@ from switchssm.models import SwitchingParams
 from switchssm.verify.brute_force import cue_loglik
 from switchssm.verify.brute_force import emission_loglik
 from switchssm.verify.brute_force import path_log_joint
+from tests.switching_models import np_sample
 
 
 def make_params(rng, K=2, gated=False, emission="categorical", cue="scalar", sep=1.5, rho=0.3):
@@ -38,30 +39,6 @@ def make_params(rng, K=2, gated=False, emission="categorical", cue="scalar", sep
     else:
         c = None
     return SwitchingParams(pi, rho, em, c, gated=gated)
-
-
-def np_sample(rng, params, T):
-    """Draw (y, u) from the switching model with NumPy (no jit compilation per structure)."""
-    pi = np.asarray(params.initial_probs)
-    rho = float(params.switch_prob)
-    K = len(pi)
-    z = (rng.random(T) < rho).astype(int)
-    s, prev = np.empty(T, int), rng.choice(K, p=pi)
-    for t in range(T):
-        s[t] = prev = rng.choice(K, p=pi) if z[t] else prev
-    emit = np.where(z == 1, s, rng.choice(K, size=T, p=pi)) if params.gated else s
-    em = params.emission
-    if isinstance(em, CategoricalEmission):
-        B = np.asarray(em.probs)
-        y = np.array([rng.choice(B.shape[1], p=B[k]) for k in emit])
-    else:
-        L = np.linalg.cholesky(np.asarray(em.cov))
-        y = np.asarray(em.means)[emit] + rng.normal(size=(T, L.shape[0])) @ L.T
-    u = None
-    if params.cue is not None:
-        m = np.asarray(params.cue.means)
-        u = m[z] + np.asarray(params.cue.scale) * rng.normal(size=m[z].shape)
-    return y, u
 
 
 # --------------------------------------------------------------------------------------

@@ -16,31 +16,19 @@ from numpyro.infer import Predictive
 
 from switchssm.fit import marginal_switching_model
 from switchssm.inference import log_likelihood
-from switchssm.models import CategoricalEmission
-from switchssm.models import GaussianCue
-from switchssm.models import GaussianEmission
-from switchssm.models import SwitchingParams
 from switchssm.models import sample
 from switchssm.models import switching_model
+from tests.switching_models import EMISSION_PROBS
+from tests.switching_models import three_state_params
 
-B = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]])
-
-
-def _params(gated, emission="categorical", cue=True):
-    em = (
-        CategoricalEmission(B)
-        if emission == "categorical"
-        else GaussianEmission(np.array([[0.0, 1.0], [2.0, -1.0], [-2.0, 0.5]]), np.eye(2) * 0.7)
-    )
-    c = GaussianCue(np.array([-0.3, 1.1]), 0.6) if cue else None
-    return SwitchingParams(np.array([0.2, 0.5, 0.3]), 0.25, em, c, gated=gated)
+B = EMISSION_PROBS
 
 
 @pytest.mark.parametrize("gated", [False, True])
 @pytest.mark.parametrize("emission", ["categorical", "gaussian"])
 def test_numpyro_enumeration_equals_exact_likelihood(gated, emission):
     """funsor-backed enumeration of switching_model sums out s_0, z, s (and r) exactly."""
-    params = _params(gated, emission)
+    params = three_state_params(gated, emission)
     # T = 4: NumPyro unrolls the first steps and scans the rest; the rest is what broke.
     y, u, _, _ = sample(jax.random.PRNGKey(1), params, 4)
     model = enum(config_enumerate(switching_model), first_available_dim=-1)
@@ -50,7 +38,7 @@ def test_numpyro_enumeration_equals_exact_likelihood(gated, emission):
 
 def test_sample_statistics():
     """Predictive/sample draw from the stated generative law (checks that can fail)."""
-    params = _params(gated=False)
+    params = three_state_params(gated=False)
     T = 20000
     y, u, s, z = sample(jax.random.PRNGKey(2), params, T)
     y, u, s, z = map(np.asarray, (y, u, s, z))
@@ -74,7 +62,7 @@ def test_sample_statistics():
 
 
 def test_gated_emission_is_background_when_no_switch():
-    params = _params(gated=True, cue=False)
+    params = three_state_params(gated=True, cue=False)
     T = 20000
     y, _, s, z = map(np.asarray, sample(jax.random.PRNGKey(3), params, T)[::1])
     pbar = np.array([0.2, 0.5, 0.3]) @ B
@@ -87,7 +75,7 @@ def test_gated_emission_is_background_when_no_switch():
 
 
 def test_predictive_runs_the_model():
-    params = _params(gated=False, emission="gaussian")
+    params = three_state_params(gated=False, emission="gaussian")
     out = Predictive(switching_model, num_samples=4)(jax.random.PRNGKey(4), params, 12)
     assert out["y"].shape == (4, 12, 2) and out["u"].shape == (4, 12)
     assert set(out) >= {"s_0", "z", "s", "y", "u"}
@@ -96,7 +84,7 @@ def test_predictive_runs_the_model():
 def _with_prior(inner):
     def model(y, u):
         rho = numpyro.sample("rho", dist.Beta(2.0, 2.0))
-        p = _params(gated=False).replace(switch_prob=rho)
+        p = three_state_params(gated=False).replace(switch_prob=rho)
         inner(p, y, u)
 
     return model
@@ -105,7 +93,7 @@ def _with_prior(inner):
 def test_nuts_enumerated_and_marginalized_agree():
     """NUTS over rho with the discrete chain enumerated by NumPyro vs marginalized by the
     exact forward pass: same posterior (a comparison that fails if either is wrong)."""
-    params = _params(gated=False)
+    params = three_state_params(gated=False)
     y, u, _, _ = sample(jax.random.PRNGKey(5), params, 30)
 
     def run(model, key):

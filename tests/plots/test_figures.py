@@ -4,6 +4,9 @@ The check is on the rendered layout: after drawing, every panel that shows time 
 left and right edge in figure coordinates and the same x limits, so step ``t`` sits at the
 same x position in every panel (a colorbar must not narrow its panel)."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -60,3 +63,12 @@ def test_heatmaps_have_colorbars_labelled_with_what_they_show():
     assert "P(s_t | x_1:T)" in labels  # the smoother's colorbar
     fig = plot_posterior(FilterPosterior(0.0, P, Z))
     assert "P(s_t | x_1:t)" in [a.get_ylabel() for a in fig.axes if a.get_visible()]
+
+
+def test_importing_the_plots_keeps_the_users_backend():
+    """A notebook's backend survives ``import switchssm.plots`` (only the CLI selects Agg)."""
+    code = (
+        "import matplotlib; matplotlib.use('svg'); import switchssm.plots, switchssm; "
+        "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend()"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

@@ -66,15 +66,7 @@ def lti_diagonal(p, x):
     if x.ndim == 3:
         return np.stack([lti_diagonal(p, xb) for xb in x])
     lam = _w(p, "eigenvalues_re") + 1j * _w(p, "eigenvalues_im")
-    B = _w(p, "input_re") + 1j * _w(p, "input_im")
-    Cm = _w(p, "output_re") + 1j * _w(p, "output_im")
-    D = _w(p, "feedthrough")
-    s = np.zeros(lam.shape, complex)
-    out = []
-    for x_t in x:
-        s = lam * s + B @ x_t
-        out.append((Cm @ s).real + D @ x_t)
-    return np.array(out)
+    return _complex_diagonal_loop(p, x, lam)
 
 
 def lru(p, x):
@@ -83,14 +75,19 @@ def lru(p, x):
     if x.ndim == 3:
         return np.stack([lru(p, xb) for xb in x])
     lam = np.exp(-np.exp(_w(p, "nu_log")) + 1j * np.exp(_w(p, "theta_log")))
-    gamma = np.exp(_w(p, "gamma_log"))
+    return _complex_diagonal_loop(p, x, lam, gamma=np.exp(_w(p, "gamma_log")))
+
+
+def _complex_diagonal_loop(p, x, lam, gamma=None):
+    """s_i = lam * s_{i-1} + [gamma *] (B x_i), h_i = Re(C s_i) + D x_i from s_0 = 0, with
+    complex B = input_re + i input_im, C = output_re + i output_im and D = feedthrough."""
     B = _w(p, "input_re") + 1j * _w(p, "input_im")
     Cm = _w(p, "output_re") + 1j * _w(p, "output_im")
     D = _w(p, "feedthrough")
     s = np.zeros(lam.shape, complex)
     out = []
     for x_t in x:
-        s = lam * s + gamma * (B @ x_t)
+        s = lam * s + (B @ x_t if gamma is None else gamma * (B @ x_t))
         out.append((Cm @ s).real + D @ x_t)
     return np.array(out)
 

@@ -33,81 +33,46 @@ def random_params(init, rng, input_dim=D_IN, hidden_dim=H, scale=0.7):
     return type(shapes)(**fields)
 
 
-# (id, init, run(params, x, h0), naive(params, x, h0), positive_state)
+def cell_case(case_id, cell, ref=None, **run):
+    """A case of ``rnn.<cell>(params, x, h0, **run)`` against the loop
+    ``naive.<cell>(params, x, h0, **ref)``, with ``rnn.init_<cell>`` parameters.
+
+    ``ref`` defaults to ``run`` without ``mode`` and ``space`` (the model's keywords).
+    Log-space cells (``space="log"``) need a positive state: their h0 is drawn positive.
+    """
+    cell_fn, naive_fn = getattr(rnn, cell), getattr(naive, cell)
+    if ref is None:
+        ref = {k: v for k, v in run.items() if k not in ("mode", "space")}
+    return pytest.param(
+        getattr(rnn, f"init_{cell}"),
+        lambda p, x, h0: cell_fn(p, x, h0, **run),
+        lambda p, x, h0: naive_fn(p, x, h0, **ref),
+        run.get("space") == "log",
+        id=case_id,
+    )
+
+
 CASES = [
-    (
-        "mingru-logit",
-        rnn.init_mingru,
-        lambda p, x, h0: rnn.mingru(p, x, h0, mode="sequential"),
-        naive.mingru,
-        False,
+    cell_case("mingru-logit", "mingru", mode="sequential"),
+    cell_case("mingru-log-g", "mingru", {"candidate": "g"}, mode="sequential", space="log"),
+    cell_case("mingru-log-exp-par", "mingru", mode="parallel", space="log", candidate="exp"),
+    cell_case("mingru-log-softmax", "mingru", space="log", candidate="log_softmax"),
+    cell_case("minlstm-logit", "minlstm", mode="sequential"),
+    cell_case("minlstm-log-g-par", "minlstm", {"candidate": "g"}, mode="parallel", space="log"),
+    cell_case("selective-sigmoid", "selective", mode="sequential"),
+    cell_case("selective-exp-par", "selective", mode="parallel", decay="exp"),
+    cell_case("gru", "gru"),
+    pytest.param(
+        rnn.init_lstm, rnn.lstm, lambda p, x, h0: naive.lstm(p, x, h0)[0], False, id="lstm"
     ),
-    (
-        "mingru-log-g",
-        rnn.init_mingru,
-        lambda p, x, h0: rnn.mingru(p, x, h0, mode="sequential", space="log"),
-        lambda p, x, h0: naive.mingru(p, x, h0, candidate="g"),
-        True,
-    ),
-    (
-        "mingru-log-exp-par",
-        rnn.init_mingru,
-        lambda p, x, h0: rnn.mingru(p, x, h0, mode="parallel", space="log", candidate="exp"),
-        lambda p, x, h0: naive.mingru(p, x, h0, candidate="exp"),
-        True,
-    ),
-    (
-        "mingru-log-softmax",
-        rnn.init_mingru,
-        lambda p, x, h0: rnn.mingru(p, x, h0, space="log", candidate="log_softmax"),
-        lambda p, x, h0: naive.mingru(p, x, h0, candidate="log_softmax"),
-        True,
-    ),
-    (
-        "minlstm-logit",
-        rnn.init_minlstm,
-        lambda p, x, h0: rnn.minlstm(p, x, h0, mode="sequential"),
-        naive.minlstm,
-        False,
-    ),
-    (
-        "minlstm-log-g-par",
-        rnn.init_minlstm,
-        lambda p, x, h0: rnn.minlstm(p, x, h0, mode="parallel", space="log"),
-        lambda p, x, h0: naive.minlstm(p, x, h0, candidate="g"),
-        True,
-    ),
-    (
-        "selective-sigmoid",
-        rnn.init_selective,
-        lambda p, x, h0: rnn.selective(p, x, h0, mode="sequential"),
-        naive.selective,
-        False,
-    ),
-    (
-        "selective-exp-par",
-        rnn.init_selective,
-        lambda p, x, h0: rnn.selective(p, x, h0, mode="parallel", decay="exp"),
-        lambda p, x, h0: naive.selective(p, x, h0, decay="exp"),
-        False,
-    ),
-    ("gru", rnn.init_gru, rnn.gru, naive.gru, False),
-    ("lstm", rnn.init_lstm, rnn.lstm, lambda p, x, h0: naive.lstm(p, x, h0)[0], False),
-    ("elman", rnn.init_elman, rnn.elman, naive.elman, False),
-    ("ligru-relu", rnn.init_ligru, rnn.ligru, naive.ligru, False),
-    (
-        "ligru-tanh",
-        rnn.init_ligru,
-        lambda p, x, h0: rnn.ligru(p, x, h0, activation="tanh"),
-        lambda p, x, h0: naive.ligru(p, x, h0, activation="tanh"),
-        False,
-    ),
+    cell_case("elman", "elman"),
+    cell_case("ligru-relu", "ligru"),
+    cell_case("ligru-tanh", "ligru", activation="tanh"),
 ]
-IDS = [c[0] for c in CASES]
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_matches_naive_loop_single_batched_and_one_step(case, rng):
+@pytest.mark.parametrize("init,run,ref,positive", CASES)
+def test_matches_naive_loop_single_batched_and_one_step(init, run, ref, positive, rng):
     # Variants marked -par run the parallel scan: checked here against the loop, and
     # the main forms against their sequential twins (values and gradients) below.
     """Each cell equals its equation as a loop; (B, T, D) equals a loop over the batch.
@@ -115,7 +80,6 @@ def test_matches_naive_loop_single_batched_and_one_step(case, rng):
     Also: the default initial state (zeros; for log space the candidate at 0, i.e.
     1/2, 1, 1/H), an (H,) state broadcast over a batch, and T = 1.
     """
-    _, init, run, ref, positive = case
     params = random_params(init, rng)
     x = rng.standard_normal((B, T, D_IN))
     h0 = rng.uniform(0.2, 2.0, (B, H)) if positive else rng.standard_normal((B, H))

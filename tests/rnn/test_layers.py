@@ -59,6 +59,15 @@ def grads(run, p, x, weights):
     return jax.grad(weighted_loss(run, weights), argnums=(0, 1))(p, x)
 
 
+def mode_grads_agree(layer, p, x, weights):
+    """Gradients of ``layer`` in mode="parallel" equal those in mode="sequential" (which
+    are returned)."""
+    g_seq = grads(lambda pp, xx: layer(pp, xx, mode="sequential"), p, x, weights)
+    g_par = grads(lambda pp, xx: layer(pp, xx, mode="parallel"), p, x, weights)
+    trees_close(g_par, g_seq)
+    return g_seq
+
+
 @pytest.fixture
 def x(rng):
     return jnp.asarray(rng.standard_normal((B, T, D_IN)))
@@ -212,10 +221,8 @@ def test_convolution_kernel_is_matrix_powers(rng):
 def test_lti_forms_have_equal_gradients(rng, x):
     p = lti_params(rng)
     w = jnp.asarray(rng.standard_normal((B, T, H)))
-    g_seq = grads(lambda pp, xx: rnn.lti(pp, xx, mode="sequential"), p, x, w)
-    g_par = grads(lambda pp, xx: rnn.lti(pp, xx, mode="parallel"), p, x, w)
+    g_seq = mode_grads_agree(rnn.lti, p, x, w)
     g_conv = grads(lambda pp, xx: rnn.lti(pp, xx, form="convolution"), p, x, w)
-    trees_close(g_par, g_seq)
     trees_close(g_conv, g_seq)
     # The diagonal form has other parameters; the input gradient and the feedthrough's
     # (shared by both parametrizations) must agree.
@@ -296,9 +303,7 @@ def test_lru_sequential_parallel_and_diagonal_equal_the_loop(rng, x):
 def test_lru_forms_have_equal_gradients(rng, x):
     p = lru_params(rng)
     w = jnp.asarray(rng.standard_normal((B, T, H)))
-    g_seq = grads(lambda pp, xx: rnn.lru(pp, xx, mode="sequential"), p, x, w)
-    g_par = grads(lambda pp, xx: rnn.lru(pp, xx, mode="parallel"), p, x, w)
-    trees_close(g_par, g_seq)
+    g_seq = mode_grads_agree(rnn.lru, p, x, w)
     f = lambda nu: float(np.sum(np.asarray(w) * naive.lru(p.replace(nu_log=nu), x)))
     nu = np.asarray(p.nu_log)
     e = np.zeros_like(nu)
@@ -383,9 +388,7 @@ def test_s6_sequential_and_parallel_equal_the_loop(rng, x, discretization):
 def test_s6_forms_have_equal_gradients(rng, x):
     p = s6_params(rng)
     w = jnp.asarray(rng.standard_normal((B, T, D_IN)))
-    g_seq = grads(lambda pp, xx: rnn.s6(pp, xx, mode="sequential"), p, x, w)
-    g_par = grads(lambda pp, xx: rnn.s6(pp, xx, mode="parallel"), p, x, w)
-    trees_close(g_par, g_seq)
+    mode_grads_agree(rnn.s6, p, x, w)
 
 
 def test_s6_zero_order_hold_is_the_matrix_exponential(rng):
@@ -417,9 +420,7 @@ def test_mamba_block_equals_the_loop_and_its_forms_agree(rng, x):
     close(rnn.mamba(p, x, mode="parallel"), ref)
     close(rnn.mamba(p, x, discretization="euler"), naive.mamba(p, x, "euler"))
     w = jnp.asarray(rng.standard_normal((B, T, H)))
-    g_seq = grads(lambda pp, xx: rnn.mamba(pp, xx, mode="sequential"), p, x, w)
-    g_par = grads(lambda pp, xx: rnn.mamba(pp, xx, mode="parallel"), p, x, w)
-    trees_close(g_par, g_seq)
+    mode_grads_agree(rnn.mamba, p, x, w)
 
 
 def test_causal_depthwise_conv_is_np_convolve(rng):
@@ -503,9 +504,7 @@ def test_stack_equals_composed_loops(layer, x):
 def test_stack_modes_agree_in_values_and_gradients(rng, x):
     p = rnn.init_stack(jax.random.PRNGKey(2), D_IN, H, layer="s6", num_layers=1)
     w = jnp.asarray(rng.standard_normal((B, T, H)))
-    g_seq = grads(lambda pp, xx: rnn.stack(pp, xx, mode="sequential"), p, x, w)
-    g_par = grads(lambda pp, xx: rnn.stack(pp, xx, mode="parallel"), p, x, w)
-    trees_close(g_par, g_seq)
+    mode_grads_agree(rnn.stack, p, x, w)
 
 
 def test_trainer_fits_the_new_layers_and_checkpoints_them(tmp_path):

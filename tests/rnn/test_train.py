@@ -94,26 +94,30 @@ def data():
     return params, x, y, u, s
 
 
+def train_mingru(seed, x, target, **options):
+    """The module's shared fits: a minGRU with 8 units, 300 steps of batches of 32,
+    evaluated every 100 steps on a quarter of the sequences."""
+    return train_cell(
+        jax.random.PRNGKey(seed),
+        "mingru",
+        x,
+        target,
+        hidden_dim=8,
+        num_steps=300,
+        batch_size=32,
+        val_fraction=0.25,
+        eval_every=100,
+        progress=False,
+        **options,
+    )
+
+
 @pytest.fixture(scope="module")
 def latent(data, tmp_path_factory):
     """A minGRU trained to report s_t; checkpoints written during training."""
     _, x, _, _, s = data
     ckpt = tmp_path_factory.mktemp("ckpt")
-    res = train_cell(
-        jax.random.PRNGKey(0),
-        "mingru",
-        x,
-        s,
-        task="latent",
-        hidden_dim=8,
-        num_steps=300,
-        learning_rate=2e-2,
-        batch_size=32,
-        val_fraction=0.25,
-        eval_every=100,
-        checkpoint_dir=ckpt,
-        progress=False,
-    )
+    res = train_mingru(0, x, s, task="latent", learning_rate=2e-2, checkpoint_dir=ckpt)
     return res, ckpt
 
 
@@ -121,20 +125,7 @@ def latent(data, tmp_path_factory):
 def nextobs(data):
     """A minGRU trained to predict y_{t+1}."""
     _, x, y, _, _ = data
-    return train_cell(
-        jax.random.PRNGKey(1),
-        "mingru",
-        x,
-        y,
-        task="next_observation",
-        hidden_dim=8,
-        num_steps=300,
-        learning_rate=1e-2,
-        batch_size=32,
-        val_fraction=0.25,
-        eval_every=100,
-        progress=False,
-    )
+    return train_mingru(1, x, y, task="next_observation", learning_rate=1e-2)
 
 
 def test_next_observation_training_reduces_held_out_loss(data, nextobs):
