@@ -55,14 +55,11 @@ from switchssm.bridges import gaussian_nb_to_softmax
 from switchssm.bridges import gaussian_nb_unequal_to_quadratic
 from switchssm.bridges import softmax_to_categorical_nb
 from switchssm.bridges import softmax_to_gaussian_nb
+from switchssm.verify import max_abs_error
 
 EXACT = 1e-12  # tolerance for every exact identity below (float64, well-conditioned)
 rng = np.random.default_rng(0)
 t_start = time.perf_counter()
-
-
-def max_abs(a, b):
-    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
 
 
 def bayes_posterior(log_joint):
@@ -107,19 +104,19 @@ sm = categorical_nb_to_softmax(class_probs, emission_probs)
 joint = class_probs[:, None] * emission_probs  # (C, V)
 posterior_by_hand = (joint / joint.sum(axis=0)).T  # (V, C)
 
-assert max_abs(sm.weights, np.log(emission_probs)) < EXACT
-assert max_abs(sm.bias, np.log(class_probs)) < EXACT
-assert max_abs(sm.posterior(np.eye(V)), posterior_by_hand) < EXACT
+assert max_abs_error(sm.weights, np.log(emission_probs)) < EXACT
+assert max_abs_error(sm.bias, np.log(class_probs)) < EXACT
+assert max_abs_error(sm.posterior(np.eye(V)), posterior_by_hand) < EXACT
 
 # A bag of T symbols: the same softmax applied to the counts.
 T = 40
 symbols = rng.integers(0, V, size=T)
 counts = np.bincount(symbols, minlength=V).astype(float)
 log_joint_seq = np.log(class_probs) + np.log(emission_probs[:, symbols]).sum(axis=1)
-err_seq = max_abs(sm.posterior(counts), bayes_posterior(log_joint_seq))
+err_seq = max_abs_error(sm.posterior(counts), bayes_posterior(log_joint_seq))
 assert err_seq < EXACT
 print(
-    f"one symbol: max |softmax - Bayes| = {max_abs(sm.posterior(np.eye(V)), posterior_by_hand):.1e}"
+    f"one symbol: max |softmax - Bayes| = {max_abs_error(sm.posterior(np.eye(V)), posterior_by_hand):.1e}"
 )
 print(f"bag of {T} symbols (softmax of counts): max error = {err_seq:.1e}")
 
@@ -188,19 +185,19 @@ x_test = rng.normal(1.0, 2.0, size=(2000, D))
 log_joint = np.log(class_probs_g) + np.stack(
     [st.multivariate_normal(m, cov).logpdf(x_test) for m in means], axis=-1
 )
-err_softmax = max_abs(sm_g.posterior(x_test), bayes_posterior(log_joint))
+err_softmax = max_abs_error(sm_g.posterior(x_test), bayes_posterior(log_joint))
 assert err_softmax < EXACT
-assert max_abs(sm_g.weights, np.linalg.solve(cov, means.T).T) < EXACT
+assert max_abs_error(sm_g.weights, np.linalg.solve(cov, means.T).T) < EXACT
 
 # Two classes: logistic regression.
 lr_g = gaussian_nb_to_logistic(class_probs_g[:2] / class_probs_g[:2].sum(), means[:2], cov)
 # (Dropping class 2 and renormalizing the prior adds one constant to both log joints.)
 p1_scipy = bayes_posterior(log_joint[:, :2])[:, 1]
 p1_logistic = sps.expit(x_test @ np.asarray(lr_g.weight) + float(lr_g.bias))
-assert max_abs(p1_logistic, p1_scipy) < EXACT
-assert max_abs(lr_g.weight, np.linalg.solve(cov, means[1] - means[0])) < EXACT
+assert max_abs_error(p1_logistic, p1_scipy) < EXACT
+assert max_abs_error(lr_g.weight, np.linalg.solve(cov, means[1] - means[0])) < EXACT
 print(f"3-class softmax vs scipy Bayes: max error {err_softmax:.1e}")
-print(f"2-class logistic vs scipy Bayes: max error {max_abs(p1_logistic, p1_scipy):.1e}")
+print(f"2-class logistic vs scipy Bayes: max error {max_abs_error(p1_logistic, p1_scipy):.1e}")
 print(
     "logistic weights w =", np.round(np.asarray(lr_g.weight), 4), " b =", round(float(lr_g.bias), 4)
 )
@@ -273,7 +270,7 @@ plt.show()
 # shifts k_v of W and a constant on b. Emulate that, then invert.
 k_true = rng.normal(size=V)
 sm_learned = SoftmaxRegression(sm.weights + k_true[None, :], sm.bias + 1.7)
-assert max_abs(sm_learned.posterior(np.eye(V)), posterior_by_hand) < EXACT  # same posterior
+assert max_abs_error(sm_learned.posterior(np.eye(V)), posterior_by_hand) < EXACT  # same posterior
 
 # Three members of the family, indexed by the symbol marginal they are given.
 true_marginal = class_probs @ emission_probs
@@ -290,20 +287,20 @@ for name, nb in family.items():
     # Bayes' rule by hand on the returned generative model.
     joint_nb = np.asarray(nb.class_probs)[:, None] * np.asarray(nb.emission_probs)
     post_nb = (joint_nb / joint_nb.sum(axis=0)).T
-    assert max_abs(post_nb, posterior_by_hand) < EXACT, name
+    assert max_abs_error(post_nb, posterior_by_hand) < EXACT, name
     if marginals[name] is not None:
         marginal_nb = np.asarray(nb.class_probs) @ np.asarray(nb.emission_probs)
-        assert max_abs(marginal_nb, marginals[name]) < EXACT, name
+        assert max_abs_error(marginal_nb, marginals[name]) < EXACT, name
     print(
-        f"{name:>18}: max |B - B_true| = {max_abs(nb.emission_probs, emission_probs):.3f}, "
-        f"posterior error {max_abs(post_nb, posterior_by_hand):.1e}"
+        f"{name:>18}: max |B - B_true| = {max_abs_error(nb.emission_probs, emission_probs):.3f}, "
+        f"posterior error {max_abs_error(post_nb, posterior_by_hand):.1e}"
     )
 # Given the true symbol marginal, the inverse is the original model, exactly.
-assert max_abs(family["true marginal"].emission_probs, emission_probs) < EXACT
-assert max_abs(family["true marginal"].class_probs, class_probs) < EXACT
+assert max_abs_error(family["true marginal"].emission_probs, emission_probs) < EXACT
+assert max_abs_error(family["true marginal"].class_probs, class_probs) < EXACT
 # The other two are genuinely different generative models.
-assert max_abs(family["canonical (k = 0)"].emission_probs, emission_probs) > 0.05
-assert max_abs(family["uniform marginal"].emission_probs, emission_probs) > 0.05
+assert max_abs_error(family["canonical (k = 0)"].emission_probs, emission_probs) > 0.05
+assert max_abs_error(family["uniform marginal"].emission_probs, emission_probs) > 0.05
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.2), sharey=True, layout="constrained")
@@ -334,20 +331,23 @@ for name, S in covs_to_try.items():
         ],
         -1,
     )
-    err = max_abs(bayes_posterior(lj), sm_g.posterior(x_test))
+    err = max_abs_error(bayes_posterior(lj), sm_g.posterior(x_test))
     assert err < EXACT, name
     print(
         f"{name:>28}: means {np.round(np.asarray(nb.means), 2).tolist()}, posterior error {err:.1e}"
     )
 # With the true S the inverse returns the original model.
-assert max_abs(inverses["S = true S"].means, means) < EXACT
-assert max_abs(inverses["S = true S"].class_probs, class_probs_g) < EXACT
+assert max_abs_error(inverses["S = true S"].means, means) < EXACT
+assert max_abs_error(inverses["S = true S"].class_probs, class_probs_g) < EXACT
 
 # Shifting every row of W by a moves every mean by S a and changes nothing observable.
 a_shift = np.array([1.0, -2.0])
 nb_shift = softmax_to_gaussian_nb(np.asarray(sm_g.weights) + a_shift, sm_g.bias, cov=cov)
-assert max_abs(nb_shift.means, means + cov @ a_shift) < EXACT
-assert max_abs(gaussian_nb_to_softmax(*nb_shift).posterior(x_test), sm_g.posterior(x_test)) < EXACT
+assert max_abs_error(nb_shift.means, means + cov @ a_shift) < EXACT
+assert (
+    max_abs_error(gaussian_nb_to_softmax(*nb_shift).posterior(x_test), sm_g.posterior(x_test))
+    < EXACT
+)
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(13, 4.3), sharex=True, sharey=True)
@@ -417,7 +417,7 @@ lj_u = np.log(class_probs_g) + np.stack(
     [st.multivariate_normal(means_u[c], covs[c]).logpdf(x_u) for c in range(C)], -1
 )
 p_true = bayes_posterior(lj_u)
-err_quad = max_abs(quad.posterior(x_u), p_true)
+err_quad = max_abs_error(quad.posterior(x_u), p_true)
 assert err_quad < EXACT
 
 # The quadratic posterior *is* a softmax regression on the features (vec(x x'), x).
@@ -426,7 +426,7 @@ as_softmax = SoftmaxRegression(
     np.concatenate([np.asarray(quad.quad).reshape(C, -1), np.asarray(quad.linear)], axis=1),
     quad.bias,
 )
-assert max_abs(as_softmax.posterior(features), p_true) < EXACT
+assert max_abs_error(as_softmax.posterior(features), p_true) < EXACT
 
 # The wrong linear map: pooled covariance.
 pooled = np.einsum("c,cij->ij", class_probs_g, covs)
@@ -436,11 +436,11 @@ acc_true = np.mean(p_true.argmax(-1) == lab_u)
 acc_lin = np.mean(p_lin.argmax(-1) == lab_u)
 print(f"quadratic map vs scipy Bayes: max error {err_quad:.1e}")
 print(
-    f"pooled linear map: max |P_lin - P_true| = {max_abs(p_lin, p_true):.3f}, "
+    f"pooled linear map: max |P_lin - P_true| = {max_abs_error(p_lin, p_true):.3f}, "
     f"mean KL(P_true || P_lin) = {kl_lin.mean():.3f} nats"
 )
 print(f"accuracy: Bayes (quadratic) {acc_true:.3f}, pooled linear {acc_lin:.3f}")
-assert max_abs(p_lin, p_true) > 0.3 and kl_lin.mean() > 0.05  # the linear map is badly wrong
+assert max_abs_error(p_lin, p_true) > 0.3 and kl_lin.mean() > 0.05  # the linear map is badly wrong
 
 # %% [markdown]
 # In one dimension the failure is easy to see. Two classes with nearby means and very
@@ -463,7 +463,7 @@ p1_quad = np.asarray(gaussian_nb_unequal_to_quadratic(pi_1d, means_1d, covs_1d).
 p1_pooled = np.asarray(
     gaussian_nb_to_logistic(pi_1d, means_1d, np.array([[pi_1d @ covs_1d[:, 0, 0]]])).posterior(xs)
 )[:, 1]
-assert max_abs(p1_quad, p1_true) < EXACT
+assert max_abs_error(p1_quad, p1_true) < EXACT
 
 lab_1d = rng.integers(0, 2, size=200_000)
 x_1d = means_1d[lab_1d, 0] + np.sqrt(covs_1d[lab_1d, 0, 0]) * rng.standard_normal(len(lab_1d))
@@ -483,8 +483,8 @@ ax.set(
 ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
-print(f"max error of the best logistic regression: {max_abs(p1_best_linear, p1_true):.2f}")
-assert max_abs(p1_best_linear, p1_true) > 0.3
+print(f"max error of the best logistic regression: {max_abs_error(p1_best_linear, p1_true):.2f}")
+assert max_abs_error(p1_best_linear, p1_true) > 0.3
 
 # %% [markdown]
 # ## 5. Learning: naive Bayes converges faster, logistic regression is better asymptotically

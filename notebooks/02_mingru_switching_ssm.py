@@ -78,12 +78,14 @@ from switchssm.models import CategoricalEmission
 from switchssm.models import GaussianCue
 from switchssm.models import SwitchingParams
 from switchssm.models import sample
+from switchssm.plots import plot_cue
 from switchssm.plots import plot_posterior
 from switchssm.plots.curves import plot_mi_curve
 from switchssm.rnn import MinGRUParams
 from switchssm.rnn import mingru_log
 from switchssm.verify import cell_model_table
 from switchssm.verify import default_mi_params
+from switchssm.verify import max_abs_error
 from switchssm.verify import mi_sweep
 from switchssm.verify import mi_sweep_sequences
 from switchssm.verify import sweep_table
@@ -93,10 +95,6 @@ from switchssm.verify.brute_force import path_log_joint
 EXACT = 1e-12  # float64 identities
 rng = np.random.default_rng(0)
 t_start = time.perf_counter()
-
-
-def max_abs(a, b):
-    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
 
 
 def mean_kl(p, log_q):
@@ -205,17 +203,7 @@ axes[0].plot(
 )
 axes[0].set(ylabel="state / symbol", title="a sample of the gated model (d = 2.5)")
 axes[0].legend(loc="upper right", fontsize=8, ncol=2)
-axes[1].plot(t_axis, u[:n_show], color="C0", lw=0.8)
-axes[1].plot(
-    np.flatnonzero(z[:n_show]),
-    u[:n_show][z[:n_show] == 1],
-    "o",
-    color="C1",
-    ms=4,
-    label="$z_t = 1$",
-)
-axes[1].set(ylabel="cue $u_t$")
-axes[1].legend(loc="upper right", fontsize=8)
+plot_cue(axes[1], u[:n_show], z[:n_show])
 post = smooth(model(2.5), y[:n_show], u[:n_show])
 axes[2].imshow(
     np.asarray(post.smoothed_s).T,
@@ -270,13 +258,13 @@ for gated in (True, False):
     sm = smooth(p_tiny, y_t, u_t)
     errs = {
         "log_likelihood": abs(float(sm.log_likelihood) - ref["log_likelihood"]),
-        "filtered_s": max_abs(sm.filtered_s, ref["filtered_s"]),
-        "filtered_z": max_abs(sm.filtered_z, ref["filtered_z"]),
-        "smoothed_s": max_abs(sm.smoothed_s, ref["smoothed_s"]),
-        "smoothed_z": max_abs(sm.smoothed_z, ref["smoothed_z"]),
+        "filtered_s": max_abs_error(sm.filtered_s, ref["filtered_s"]),
+        "filtered_z": max_abs_error(sm.filtered_z, ref["filtered_z"]),
+        "smoothed_s": max_abs_error(sm.smoothed_s, ref["smoothed_s"]),
+        "smoothed_z": max_abs_error(sm.smoothed_z, ref["smoothed_z"]),
     }
     assert max(errs.values()) < EXACT, errs
-    assert max_abs(exact_filter(p_tiny, y_t, u_t).filtered_s, ref["filtered_s"]) < EXACT
+    assert max_abs_error(exact_filter(p_tiny, y_t, u_t).filtered_s, ref["filtered_s"]) < EXACT
     print(
         f"gated={gated}: max error vs enumeration of {K ** (T_TINY + 1) * 2**T_TINY} paths: "
         f"{max(errs.values()):.1e}"
@@ -350,24 +338,24 @@ bridge = mingru_from_model(model(2.5))
 cell, layout = bridge.cell, bridge.layout
 print(layout)
 # The weights are read off the model: the gate reads only the cue, the candidate only y.
-assert max_abs(cell.gate_weight[:, :V], 0.0) == 0.0
-assert max_abs(cell.gate_weight[:, V], 2.5) < EXACT  # (m1 - m0) / tau^2
-assert max_abs(cell.gate_bias, np.log(RHO / (1 - RHO)) - 2.5**2 / 2) < EXACT
-assert max_abs(cell.candidate_weight[:, :V], np.log(B)) < EXACT
-assert max_abs(cell.candidate_weight[:, V], 0.0) == 0.0
-assert max_abs(cell.candidate_bias, np.log(PI)) < EXACT
+assert max_abs_error(cell.gate_weight[:, :V], 0.0) == 0.0
+assert max_abs_error(cell.gate_weight[:, V], 2.5) < EXACT  # (m1 - m0) / tau^2
+assert max_abs_error(cell.gate_bias, np.log(RHO / (1 - RHO)) - 2.5**2 / 2) < EXACT
+assert max_abs_error(cell.candidate_weight[:, :V], np.log(B)) < EXACT
+assert max_abs_error(cell.candidate_weight[:, V], 0.0) == 0.0
+assert max_abs_error(cell.candidate_bias, np.log(PI)) < EXACT
 
 # Fact 1 on the tiny problem: the enumerated P(z_t = 1 | x_1:t) is the cue-only gate ...
 p_tiny = model(1.2)
 y_t, u_t, _, _ = sample(jax.random.PRNGKey(1), p_tiny, T_TINY)
 ref = brute_force(p_tiny, y_t, u_t)
-assert max_abs(ref["filtered_z"], cue_gate(p_tiny, np.asarray(u_t))) < EXACT
+assert max_abs_error(ref["filtered_z"], cue_gate(p_tiny, np.asarray(u_t))) < EXACT
 # ... whatever y is: replace y, the switch posterior does not move.
 ref_other_y = brute_force(p_tiny, (np.asarray(y_t) + 1) % V, u_t)
-assert max_abs(ref_other_y["filtered_z"], ref["filtered_z"]) < EXACT
+assert max_abs_error(ref_other_y["filtered_z"], ref["filtered_z"]) < EXACT
 # Fact 2 on the tiny problem: minGRU against enumeration.
 mg_tiny = mingru_posterior(mingru_from_model(p_tiny), model_inputs(p_tiny, y_t, u_t))
-assert max_abs(mg_tiny, ref["filtered_s"]) < EXACT
+assert max_abs_error(mg_tiny, ref["filtered_s"]) < EXACT
 
 # Fact 2 on long sequences, at every cue strength (including no cue information, d = 0).
 T_MID = 500
@@ -378,8 +366,8 @@ for d in separations:
     y_d, u_d, _, _ = sample(jax.random.PRNGKey(3), p_d, T_MID)
     exact = exact_filter(p_d, y_d, u_d)
     cell_probs = mingru_posterior(mingru_from_model(p_d), model_inputs(p_d, y_d, u_d))
-    minGRU_err[d] = max_abs(cell_probs, exact.filtered_s)
-    assert max_abs(exact.filtered_z, cue_gate(p_d, np.asarray(u_d))) < EXACT
+    minGRU_err[d] = max_abs_error(cell_probs, exact.filtered_s)
+    assert max_abs_error(exact.filtered_z, cue_gate(p_d, np.asarray(u_d))) < EXACT
 print("max |positive-state minGRU - exact filter| by cue separation d:")
 print("  " + ", ".join(f"d={d:g}: {e:.1e}" for d, e in minGRU_err.items()))
 assert max(minGRU_err.values()) < EXACT
@@ -433,13 +421,15 @@ for name, d in (("hard gates (d = 60)", 60.0), ("soft gates (d = 1.5)", 1.5)):
         mingru_posterior(mingru_from_model(p_d, space="logit"), model_inputs(p_d, y_d, u_d))
     )
     h_loop = logit_mingru_loop(p_d, y_d, u_d)
-    assert max_abs(logit_probs, np.exp(log_softmax(h_loop))) < EXACT  # the cell is the recursion
+    assert (
+        max_abs_error(logit_probs, np.exp(log_softmax(h_loop))) < EXACT
+    )  # the cell is the recursion
     pool[name] = dict(
         exact=exact,
         cell=logit_probs,
         z=np.asarray(z_d),
         kl=mean_kl(exact, np.log(logit_probs)),
-        err=max_abs(exact, logit_probs),
+        err=max_abs_error(exact, logit_probs),
     )
     print(
         f"{name}: max |softmax(h) - exact| = {pool[name]['err']:.2e}, "
@@ -646,14 +636,14 @@ p_al = model(1.5, gated=False)
 y_al, u_al, _, _ = sample(jax.random.PRNGKey(5), p_al, T_MID)
 ex_al = exact_filter(p_al, y_al, u_al)
 ps_loop, gz_loop, gc_al = always_filter_loop(p_al, y_al, u_al)
-assert max_abs(ex_al.filtered_s, ps_loop) < EXACT
-assert max_abs(ex_al.filtered_z, gz_loop) < EXACT
+assert max_abs_error(ex_al.filtered_s, ps_loop) < EXACT
+assert max_abs_error(ex_al.filtered_z, gz_loop) < EXACT
 # The s-term of the exact gate: logit P(z=1|x) - logit gc = log Pbar(y_t) - log <p_{t-1}, e^{l_t}>.
 p_prev_al = np.vstack([PI, np.asarray(ex_al.filtered_s)[:-1]])
 s_term = np.log(PI @ B[:, np.asarray(y_al)]) - np.log(
     np.sum(p_prev_al * B[:, np.asarray(y_al)].T, axis=1)
 )
-assert max_abs(sps.logit(np.asarray(ex_al.filtered_z)) - sps.logit(gc_al), s_term) < 1e-9
+assert max_abs_error(sps.logit(np.asarray(ex_al.filtered_z)) - sps.logit(gc_al), s_term) < 1e-9
 print(
     f"d = 1.5: the s-term of the exact gate ranges over [{s_term.min():.2f}, {s_term.max():.2f}] nats"
 )
@@ -663,7 +653,9 @@ gate_gap = {}
 for d in (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 40.0):
     p_d = model(d, gated=False)
     y_d, u_d, _, _ = sample(jax.random.PRNGKey(5), p_d, T_MID)
-    gate_gap[d] = max_abs(exact_filter(p_d, y_d, u_d).filtered_z, cue_gate(p_d, np.asarray(u_d)))
+    gate_gap[d] = max_abs_error(
+        exact_filter(p_d, y_d, u_d).filtered_z, cue_gate(p_d, np.asarray(u_d))
+    )
 print(
     "max |P(z_t=1 | x_1:t) - g^c_t| by d: "
     + ", ".join(f"{d:g}: {v:.1e}" for d, v in gate_gap.items())
@@ -682,14 +674,14 @@ with warnings.catch_warnings():  # an always-emitting model on purpose: the gap 
     warnings.simplefilter("ignore", AlwaysEmittingWarning)
     mg_h = mingru_posterior(mingru_from_model(p_hard, space="logit"), x_h)
 print(
-    f"always, hard gates: selective SSM max error {max_abs(sel_h, ex_h):.1e}; "
+    f"always, hard gates: selective SSM max error {max_abs_error(sel_h, ex_h):.1e}; "
     f"logit minGRU mean KL {mean_kl(ex_h, np.log(np.asarray(mg_h))):.3f} nats"
 )
-assert max_abs(sel_h, ex_h) < EXACT
+assert max_abs_error(sel_h, ex_h) < EXACT
 assert mean_kl(ex_h, np.log(np.asarray(mg_h))) > 1e-2
 # The selective cell's decay is 1 - g and its drive is not multiplied by the gate.
 sc = selective_from_model(p_hard).cell
-assert max_abs(sc.drive_weight[:, :V], np.log(B)) < EXACT
+assert max_abs_error(sc.drive_weight[:, :V], np.log(B)) < EXACT
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
@@ -754,10 +746,12 @@ p_g = model(1.5)
 y_g, u_g, _, _ = sample(jax.random.PRNGKey(7), p_g, T_MID)
 vg, eg = vmp_filter(p_g, y_g, u_g), exact_filter(p_g, y_g, u_g)
 assert (
-    max_abs(vg.filtered_s, eg.filtered_s) < EXACT and max_abs(vg.filtered_z, eg.filtered_z) < EXACT
+    max_abs_error(vg.filtered_s, eg.filtered_s) < EXACT
+    and max_abs_error(vg.filtered_z, eg.filtered_z) < EXACT
 )
 assert (
-    abs(float(vg.elbo) - float(eg.log_likelihood)) < 1e-9 and max_abs(vg.gate_s_term, 0.0) < EXACT
+    abs(float(vg.elbo) - float(eg.log_likelihood)) < 1e-9
+    and max_abs_error(vg.gate_s_term, 0.0) < EXACT
 )
 
 # Always-emitting: S_t by hand from VMP's own previous belief.
@@ -765,9 +759,9 @@ va = vmp_filter(p_al, y_al, u_al)
 pv_prev = np.vstack([PI, np.asarray(va.filtered_s)[:-1]])
 lik = B[:, np.asarray(y_al)].T  # (T, K)
 S_hand = np.log(lik @ PI) - np.sum(pv_prev * np.log(lik), axis=1)
-assert max_abs(va.gate_s_term, S_hand) < EXACT
-assert max_abs(sps.logit(np.asarray(va.filtered_z)), sps.logit(gc_al) + S_hand) < 1e-9
-assert max_abs(va.candidate_s, lik * PI / (lik @ PI)[:, None]) < EXACT  # r_t = q_t
+assert max_abs_error(va.gate_s_term, S_hand) < EXACT
+assert max_abs_error(sps.logit(np.asarray(va.filtered_z)), sps.logit(gc_al) + S_hand) < 1e-9
+assert max_abs_error(va.candidate_s, lik * PI / (lik @ PI)[:, None]) < EXACT  # r_t = q_t
 # Jensen: <p, l> <= log <p, e^l>, so S_t is at least the exact s-term at the same p_{t-1}
 # (section 6): the VMP gate leans towards switching.
 exact_s_term_at_vmp = np.log(lik @ PI) - np.log(np.sum(pv_prev * lik, axis=1))
@@ -779,11 +773,11 @@ with warnings.catch_warnings():  # always-emitting on purpose (the warning says 
     warnings.simplefilter("ignore", AlwaysEmittingWarning)
     b_al = mingru_from_model(p_al)
 mingru_gate = sps.expit(x_al @ np.asarray(b_al.cell.gate_weight[0]) + float(b_al.cell.gate_bias[0]))
-assert max_abs(vd.filtered_z, mingru_gate) < EXACT
-assert max_abs(vd.filtered_s, mingru_posterior(b_al, x_al)) < EXACT
+assert max_abs_error(vd.filtered_z, mingru_gate) < EXACT
+assert max_abs_error(vd.filtered_s, mingru_posterior(b_al, x_al)) < EXACT
 print(
     f"always, d = 1.5: S_t in [{S_hand.min():.2f}, {S_hand.max():.2f}]; VMP gate vs minGRU gate: "
-    f"max diff {max_abs(va.filtered_z, mingru_gate):.2f}"
+    f"max diff {max_abs_error(va.filtered_z, mingru_gate):.2f}"
 )
 
 # %% [markdown]
@@ -852,7 +846,7 @@ assert np.abs(d_lam).max() < 1e-10 and np.abs(d_eta).max() < 1e-10
 lam_min = lam_vmp - S_hand  # minGRU's gate
 d_lam_min, _ = grad_step(jnp.asarray(lam_min), jnp.log(va.candidate_s), *args)
 g_min = sps.expit(lam_min)
-assert max_abs(d_lam_min, g_min * (1 - g_min) * S_hand) < 1e-10
+assert max_abs_error(d_lam_min, g_min * (1 - g_min) * S_hand) < 1e-10
 assert np.abs(d_lam_min).max() > 1e-2
 # The same one-step ELBO in the gated model is stationary at VMP's update too (S_t = 0).
 cue_g = np.stack(
@@ -958,12 +952,18 @@ assert float(vs.elbo) > float(vf.elbo)
 # %%
 p_orig = model(2.5)
 p_back = model_from_mingru(mingru_from_model(p_orig), switch_prob=RHO)
-assert max_abs(p_back.emission.probs, B) < EXACT and max_abs(p_back.initial_probs, PI) < EXACT
+assert (
+    max_abs_error(p_back.emission.probs, B) < EXACT
+    and max_abs_error(p_back.initial_probs, PI) < EXACT
+)
 assert abs(float(p_back.switch_prob) - RHO) < EXACT
-assert max_abs(p_back.cue.means, [0.0, 2.5]) < 1e-12 and abs(float(p_back.cue.scale) - 1.0) < EXACT
+assert (
+    max_abs_error(p_back.cue.means, [0.0, 2.5]) < 1e-12
+    and abs(float(p_back.cue.scale) - 1.0) < EXACT
+)
 y_rt, u_rt = samples[True][0][:200], samples[True][1][:200]
 assert (
-    max_abs(
+    max_abs_error(
         exact_filter(p_back, y_rt, u_rt).filtered_s, exact_filter(p_orig, y_rt, u_rt).filtered_s
     )
     < EXACT
@@ -983,16 +983,16 @@ x_rand = model_inputs(p_read, samples[True][0][:300], samples[True][1][:300])
 log_pi_read = jnp.log(p_read.initial_probs)
 cell_out = np.exp(np.asarray(mingru_log(rand_cell, x_rand, log_pi_read, candidate="log_softmax")))
 assert (
-    max_abs(
+    max_abs_error(
         cell_out, exact_filter(p_read, samples[True][0][:300], samples[True][1][:300]).filtered_s
     )
     < EXACT
 )
 again = mingru_from_model(p_read)
-assert max_abs(mingru_posterior(again, x_rand), cell_out) < EXACT
+assert max_abs_error(mingru_posterior(again, x_rand), cell_out) < EXACT
 assert (
-    max_abs(again.cell.gate_weight, rand_cell.gate_weight) < EXACT
-    and max_abs(again.cell.gate_bias, -2.0) < 1e-12
+    max_abs_error(again.cell.gate_weight, rand_cell.gate_weight) < EXACT
+    and max_abs_error(again.cell.gate_bias, -2.0) < 1e-12
 )
 print(
     f"random cell read as: pi = {np.round(np.asarray(p_read.initial_probs), 3)}, "
@@ -1027,7 +1027,7 @@ for bad, why in (
 
 # The bridge object can also be rebuilt by hand from a cell: the readout is the same.
 hand = MinGRUBridge(rand_cell, lay, log_pi_read, "log")
-assert max_abs(mingru_posterior(hand, x_rand), cell_out) < EXACT
+assert max_abs_error(mingru_posterior(hand, x_rand), cell_out) < EXACT
 
 # %% [markdown]
 # ## 9. The cell-to-model table

@@ -61,19 +61,17 @@ from switchssm.inference import run_length_filter
 from switchssm.models import GaussianCue
 from switchssm.models import GaussianLatentParams
 from switchssm.models import sample_gaussian_latent
+from switchssm.plots import plot_cue
 from switchssm.plots.curves import plot_gaussian_gap
 from switchssm.rnn import mingru
 from switchssm.verify import default_gaussian_params
 from switchssm.verify import gaussian_latent_sweep
 from switchssm.verify import gaussian_sweep_table
+from switchssm.verify import max_abs_error
 
 EXACT = 1e-12  # float64 identities
 rng = np.random.default_rng(0)
 t_start = time.perf_counter()
-
-
-def max_abs(a, b):
-    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
 
 
 def cue_gate(params, u):
@@ -125,14 +123,14 @@ for gated, (y, u, s, z) in samples.items():
     assert abs(z.mean() - 0.1) < 4 * np.sqrt(0.09 / T_LONG)
     fresh = s[z == 1]
     assert np.all(np.abs(fresh.mean(0) - MU0) < 4 * np.sqrt(np.diag(S0) / n1))
-    assert max_abs(np.cov(fresh.T), S0) < 0.25
+    assert max_abs_error(np.cov(fresh.T), S0) < 0.25
     resid = y - s @ C.T  # y_t - C s_t
     emits_s = np.ones(T_LONG, bool) if not gated else z == 1
     assert np.all(np.abs(resid[emits_s].mean(0)) < 4 * np.sqrt(np.diag(R) / emits_s.sum()))
     if gated:  # background steps: the prior predictive, whatever s_t is
         yb = y[z == 0]
         assert np.all(np.abs(yb.mean(0) - C @ MU0) < 4 * np.sqrt(np.diag(bg_cov) / len(yb)))
-        assert max_abs(np.cov(yb.T), bg_cov) < 0.15
+        assert max_abs_error(np.cov(yb.T), bg_cov) < 0.15
         assert abs(np.corrcoef(yb[:, 0], s[z == 0][:, 0])[0, 1]) < 4 / np.sqrt(len(yb))
     print(f"gated={gated}: {n1} switches; fresh latents mean {fresh.mean(0).round(2)}")
 
@@ -146,17 +144,8 @@ for k in range(D):
     axes[k].step(t_axis, (s @ C.T)[:n_show, k], where="mid", color="C3", label=f"$(C s_t)_{k}$")
     axes[k].legend(loc="upper right", fontsize=8)
 axes[0].set_title("always-emitting model, d = 2: observations and the piecewise-constant mean")
-axes[2].plot(t_axis, u[:n_show], lw=0.8, color="C0")
-axes[2].plot(
-    np.flatnonzero(z[:n_show]),
-    u[:n_show][z[:n_show] == 1],
-    "o",
-    color="C1",
-    ms=4,
-    label="$z_t = 1$",
-)
-axes[2].set(ylabel="cue $u_t$", xlabel="t")
-axes[2].legend(loc="upper right", fontsize=8)
+plot_cue(axes[2], u[:n_show], z[:n_show])
+axes[2].set_xlabel("t")
 fig.tight_layout()
 plt.show()
 
@@ -250,7 +239,7 @@ for gated in (True, False):
     ref = enumerate_patterns(p_tiny, y_t, u_t)
     post = run_length_filter(p_tiny, y_t, u_t)
     errs = {
-        name: max_abs(getattr(post, name), ref[name])
+        name: max_abs_error(getattr(post, name), ref[name])
         for name in ("run_length_probs", "filtered_z", "filtered_mean", "filtered_cov")
     }
     errs["log_likelihood"] = abs(float(post.log_likelihood) - ref["log_likelihood"])
@@ -263,7 +252,7 @@ for gated in (True, False):
     assert np.all(np.asarray(post.run_lengths)[-1] == np.arange(T_TINY + 1))
     assert float(np.max(post.discarded_mass)) == 0.0
     if gated:  # the gated switch posterior is the cue-only gate (docs/theory.md 4)
-        assert max_abs(post.filtered_z, cue_gate(p_tiny, np.asarray(u_t))) < EXACT
+        assert max_abs_error(post.filtered_z, cue_gate(p_tiny, np.asarray(u_t))) < EXACT
 
 # %% [markdown]
 # **Pruning.** Keeping only the $R$ most probable run lengths (dropping the least probable
@@ -288,8 +277,8 @@ pruned_err = {
 }
 for R_ in R_GRID:
     pr = run_length_filter(p_pr, y_pr, u_pr, max_run_lengths=R_)
-    pruned_err["max |mean error|"].append(max_abs(pr.filtered_mean, exact_pr.filtered_mean))
-    pruned_err["max |P(z=1) error|"].append(max_abs(pr.filtered_z, exact_pr.filtered_z))
+    pruned_err["max |mean error|"].append(max_abs_error(pr.filtered_mean, exact_pr.filtered_mean))
+    pruned_err["max |P(z=1) error|"].append(max_abs_error(pr.filtered_z, exact_pr.filtered_z))
     pruned_err["|log-lik error|"].append(abs(float(pr.log_likelihood - exact_pr.log_likelihood)))
     pruned_err["total discarded mass"].append(float(np.sum(pr.discarded_mass)))
     bound = float(pr.log_likelihood) + float(np.sum(np.log1p(-np.asarray(pr.discarded_mass)[:-1])))
@@ -304,7 +293,7 @@ mean_err = np.array(pruned_err["max |mean error|"])
 assert mean_err[0] > 0.1 and mean_err[-1] < 1e-4 and np.all(np.diff(mean_err) < 0)
 # R >= T + 1 is the exact filter.
 assert (
-    max_abs(
+    max_abs_error(
         run_length_filter(p_pr, y_pr, u_pr, max_run_lengths=T_PR + 1).filtered_mean,
         exact_pr.filtered_mean,
     )
@@ -412,10 +401,12 @@ for d in (0.0, 1.0, 2.0, 4.0, 8.0):
         mode="sequential",
     )
     eta_np = info_loop(p_d, y_d, u_d)
-    assert max_abs(belief.eta, eta_np) < EXACT and max_abs(eta_cell, eta_np) < EXACT
-    assert max_abs(belief.precision, np.broadcast_to(Jt, (T_IF, K, K))) < EXACT  # J_t stays J~
+    assert max_abs_error(belief.eta, eta_np) < EXACT and max_abs_error(eta_cell, eta_np) < EXACT
+    assert (
+        max_abs_error(belief.precision, np.broadcast_to(Jt, (T_IF, K, K))) < EXACT
+    )  # J_t stays J~
     exact = run_length_filter(p_d, y_d, u_d)
-    info_err[d] = max_abs(belief.mean, exact.filtered_mean)
+    info_err[d] = max_abs_error(belief.mean, exact.filtered_mean)
     # The closed-form run-length posterior and covariance of the gated model.
     g = cue_gate(p_d, np.asarray(u_d))
     w = np.zeros(T_IF + 1)
@@ -431,8 +422,8 @@ for d in (0.0, 1.0, 2.0, 4.0, 8.0):
         m_t = ww @ means_r
         dm = means_r - m_t
         sig_closed.append(Jt_inv + ww[t + 1] * (S0 - Jt_inv) + np.einsum("r,ri,rj->ij", ww, dm, dm))
-    assert max_abs(exact.run_length_probs[-1], w) < EXACT
-    assert max_abs(exact.filtered_cov, np.array(sig_closed)) < 1e-10
+    assert max_abs_error(exact.run_length_probs[-1], w) < EXACT
+    assert max_abs_error(exact.filtered_cov, np.array(sig_closed)) < 1e-10
     gap = np.asarray(exact.filtered_cov) - Jt_inv
     assert np.linalg.eigvalsh(gap).min() > -1e-12  # Sigma_t - J~^-1 is PSD
 print(
@@ -465,8 +456,8 @@ y_h, u_h, _, _ = sample_gaussian_latent(jax.random.PRNGKey(4), p_h, T_IF)
 ex_h = run_length_filter(p_h, y_h, u_h)
 sel_h = information_form_selective(p_h, y_h, u_h)
 sel_err = max(
-    max_abs(sel_h.mean, ex_h.filtered_mean),
-    max_abs(np.linalg.inv(np.asarray(sel_h.precision)), ex_h.filtered_cov),
+    max_abs_error(sel_h.mean, ex_h.filtered_mean),
+    max_abs_error(np.linalg.inv(np.asarray(sel_h.precision)), ex_h.filtered_cov),
 )
 mg_h = information_form_mingru(p_h, y_h, u_h)
 mg_rms = float(
@@ -580,7 +571,7 @@ fd = np.array(
         for e in np.eye(4)
     ]
 )
-assert max_abs(g0, fd) < 1e-6 * max(1.0, np.abs(fd).max()), (np.asarray(g0), fd)
+assert max_abs_error(g0, fd) < 1e-6 * max(1.0, np.abs(fd).max()), (np.asarray(g0), fd)
 
 
 def neg(theta):

@@ -54,14 +54,11 @@ from switchssm.rnn import log_g_activation
 from switchssm.rnn import mingru
 from switchssm.rnn import minlstm
 from switchssm.rnn import minlstm_gates
+from switchssm.verify import max_abs_error
 
 EXACT = 1e-12  # float64 identities
 rng = np.random.default_rng(0)
 t_start = time.perf_counter()
-
-
-def max_abs(a, b):
-    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
 
 
 def sigmoid(v):
@@ -165,11 +162,11 @@ def op_dense(x, y):
 
 P, Q, R = [(rng.normal(size=(4, 4)), rng.normal(size=4)) for _ in range(3)]
 L_, R_ = op_dense(op_dense(P, Q), R), op_dense(P, op_dense(Q, R))
-assert max_abs(L_[0], R_[0]) < EXACT and max_abs(L_[1], R_[1]) < EXACT
+assert max_abs_error(L_[0], R_[0]) < EXACT and max_abs_error(L_[1], R_[1]) < EXACT
 wrong = (P[0] @ Q[0], Q[0] @ P[1] + Q[1])  # A A' instead of A' A
 h_direct = Q[0] @ (P[0] @ R[1] + P[1]) + Q[1]
-assert max_abs(op_dense(P, Q)[0] @ R[1] + op_dense(P, Q)[1], h_direct) < EXACT
-assert max_abs(wrong[0] @ R[1] + wrong[1], h_direct) > 0.1
+assert max_abs_error(op_dense(P, Q)[0] @ R[1] + op_dense(P, Q)[1], h_direct) < EXACT
+assert max_abs_error(wrong[0] @ R[1] + wrong[1], h_direct) > 0.1
 
 # %% [markdown]
 # A different bracketing, written out by hand: the Hillis–Steele scan combines each
@@ -196,10 +193,10 @@ T_hs = 1000
 a_hs, b_hs = rng.uniform(0.5, 1.0, size=(T_hs, 3)), rng.normal(size=(T_hs, 3))
 h_hs, levels = hillis_steele(a_hs, b_hs, np.ones(3))
 assert levels == int(np.ceil(np.log2(T_hs)))
-assert max_abs(h_hs, naive_recurrence(a_hs, b_hs, np.ones(3))) < EXACT
+assert max_abs_error(h_hs, naive_recurrence(a_hs, b_hs, np.ones(3))) < EXACT
 print(
     f"Hillis-Steele: {levels} levels for T = {T_hs}, max gap to the loop "
-    f"{max_abs(h_hs, naive_recurrence(a_hs, b_hs, np.ones(3))):.1e}"
+    f"{max_abs_error(h_hs, naive_recurrence(a_hs, b_hs, np.ones(3))):.1e}"
 )
 
 fig, ax = plt.subplots(figsize=(9, 3))
@@ -297,21 +294,21 @@ h_prev = np.concatenate([h0[:, None], h_loop[:, :-1]], axis=1)
 grads_loop = (lam * h_prev, lam, a[:, 0] * lam[:, 0])
 
 for mode, ((loss, h), grads) in results.items():
-    assert max_abs(h, h_loop) < EXACT, mode
+    assert max_abs_error(h, h_loop) < EXACT, mode
     assert abs(float(loss) - np.sum(w * h_loop)) < 1e-9, mode
     for name, g, g_loop in zip(("a", "b", "h0"), grads, grads_loop, strict=True):
-        assert max_abs(g, g_loop) < EXACT, (mode, name)
+        assert max_abs_error(g, g_loop) < EXACT, (mode, name)
     print(
-        f"{mode:>10}: max |h - loop| = {max_abs(h, h_loop):.1e}, "
+        f"{mode:>10}: max |h - loop| = {max_abs_error(h, h_loop):.1e}, "
         f"max |grad - adjoint loop| = "
-        f"{max(max_abs(g, gl) for g, gl in zip(grads, grads_loop, strict=True)):.1e}"
+        f"{max(max_abs_error(g, gl) for g, gl in zip(grads, grads_loop, strict=True)):.1e}"
     )
 
 # The adjoint *is* a reverse diagonal scan with decays shifted by one step.
 a_shifted = np.concatenate([a[:, 1:], np.zeros((B, 1, D))], axis=1)
 lam_scan = scan.diagonal_scan(a_shifted, w, mode="sequential", reverse=True)
-assert max_abs(lam_scan, lam) < EXACT
-print(f"adjoint = reverse scan: max gap {max_abs(lam_scan, lam):.1e}")
+assert max_abs_error(lam_scan, lam) < EXACT
+print(f"adjoint = reverse scan: max gap {max_abs_error(lam_scan, lam):.1e}")
 
 # Dense transitions, (A, b) . (A', b') = (A' A, A' b + b'), against a loop: here the
 # operator does not commute, so a parallel scan that got the order wrong would show.
@@ -326,10 +323,10 @@ for t in range(Td):
 # Products of random matrices grow or shrink: compare relative to the size of the states.
 scale = np.max(np.abs(h_dense_loop))
 for m, hd in h_dense.items():
-    assert max_abs(hd, h_dense_loop) / scale < 1e-12, m
+    assert max_abs_error(hd, h_dense_loop) / scale < 1e-12, m
 print(
     f"dense scan: sequential and parallel match the loop to "
-    f"{max_abs(h_dense['parallel'], h_dense_loop) / scale:.1e} (relative)"
+    f"{max_abs_error(h_dense['parallel'], h_dense_loop) / scale:.1e} (relative)"
 )
 
 # %% [markdown]
@@ -621,8 +618,11 @@ x5 = rng.normal(size=(T5, D5))
 gates = minlstm_gates(p5, x5)
 f = sigmoid(x5 @ np.asarray(p5.forget_weight).T + np.asarray(p5.forget_bias))
 i = sigmoid(x5 @ np.asarray(p5.input_weight).T + np.asarray(p5.input_bias))
-assert max_abs(gates.forget + gates.input, 1.0) < EXACT
-assert max_abs(gates.forget, f / (f + i)) < EXACT and max_abs(gates.input, i / (f + i)) < EXACT
+assert max_abs_error(gates.forget + gates.input, 1.0) < EXACT
+assert (
+    max_abs_error(gates.forget, f / (f + i)) < EXACT
+    and max_abs_error(gates.input, i / (f + i)) < EXACT
+)
 
 h5 = minlstm(p5, x5, mode="sequential")  # h0 = 0
 cand5 = x5 @ np.asarray(p5.candidate_weight).T + np.asarray(p5.candidate_bias)
@@ -630,18 +630,18 @@ h, h5_loop = np.zeros(H5), []
 for t in range(T5):
     h = (f[t] / (f[t] + i[t])) * h + (i[t] / (f[t] + i[t])) * cand5[t]
     h5_loop.append(h)
-assert max_abs(h5, h5_loop) < EXACT
+assert max_abs_error(h5, h5_loop) < EXACT
 
 # Total weight Omega_t: the same scans with candidates and h0 set to 1.
 ones = np.ones((T5, H5))
 omega_norm = scan.diagonal_scan(gates.forget, gates.input, ones[0], mode="sequential")
 omega_raw = scan.diagonal_scan(f, i, ones[0], mode="sequential")
 h_raw = scan.diagonal_scan(f, i * cand5, np.zeros(H5), mode="sequential")  # un-normalized cell
-assert max_abs(omega_norm, 1.0) < EXACT
+assert max_abs_error(omega_norm, 1.0) < EXACT
 bound = np.max(np.abs(cand5))  # h0 = 0
 assert np.all(np.abs(np.asarray(h5)) <= bound + EXACT)
 print(
-    f"normalized: Omega_t = 1 to {max_abs(omega_norm, 1.0):.1e}; "
+    f"normalized: Omega_t = 1 to {max_abs_error(omega_norm, 1.0):.1e}; "
     f"max |h_t| = {np.abs(h5).max():.2f} <= max |h~| = {bound:.2f}"
 )
 print(
@@ -703,12 +703,12 @@ lstm = MinLSTMParams(
 )
 x6 = rng.normal(size=(200, D_in))
 z6 = sigmoid(x6 @ np.asarray(gru.gate_weight).T + np.asarray(gru.gate_bias))
-assert max_abs(minlstm_gates(lstm, x6).input, z6) < EXACT
+assert max_abs_error(minlstm_gates(lstm, x6).input, z6) < EXACT
 
 for space, kw in (("logit", {}), ("log", {"candidate": "g"})):
     h_gru = mingru(gru, x6, space=space, mode="sequential", **kw)
     h_lstm = minlstm(lstm, x6, space=space, mode="sequential", **kw)
-    err = max_abs(h_gru, h_lstm)
+    err = max_abs_error(h_gru, h_lstm)
     assert err < EXACT, space
     print(f"space={space!r}: max |minGRU - minLSTM(i' = z)| = {err:.1e}")
 

@@ -62,14 +62,11 @@ from switchssm.models import sample_iohmm
 from switchssm.pipelines import train_state_tracker
 from switchssm.plots import plot_accuracy_by_length
 from switchssm.plots import plot_rotation_harmonics
+from switchssm.verify import max_abs_error
 
 EXACT = 1e-10
 rng = np.random.default_rng(0)
 t_start = time.perf_counter()
-
-
-def max_abs(a, b):
-    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
 
 
 # %% [markdown]
@@ -104,7 +101,7 @@ cells = {
 x = jax.random.normal(jax.random.PRNGKey(1), (50, D))
 print(f"{'kind':<10}{'params of A':>12}{'seq vs par':>12}{'commute':>10}")
 for name, p in cells.items():
-    gap = max_abs(rnn.bilinear(p, x, mode="sequential"), rnn.bilinear(p, x, mode="parallel"))
+    gap = max_abs_error(rnn.bilinear(p, x, mode="sequential"), rnn.bilinear(p, x, mode="parallel"))
     assert gap < 1e-8 * (1 + float(jnp.abs(rnn.bilinear(p, x)).max()))
     A = np.asarray(rnn.transition_matrices(p, x[:2]))
     comm = np.abs(A[0] @ A[1] - A[1] @ A[0]).max()
@@ -162,8 +159,8 @@ for xt, yt in zip(xs, np.asarray(ys), strict=True):
     alpha = alpha / alpha.sum()
     dense.append(alpha)
 post = iohmm_filter(io, xs, ys)
-print("IOHMM filter, bilinear vs dense forward pass:", max_abs(post, dense))
-assert max_abs(post, dense) < EXACT
+print("IOHMM filter, bilinear vs dense forward pass:", max_abs_error(post, dense))
+assert max_abs_error(post, dense) < EXACT
 
 fig, ax = plt.subplots(figsize=(9, 2.6), layout="constrained")
 ax.imshow(np.asarray(post).T, aspect="auto", cmap="viridis", interpolation="nearest")
@@ -193,7 +190,7 @@ for gated in (True, False):
         p = At @ p
         p = p / p.sum()
         out.append(p)
-    gap = max_abs(out, exact_filter(sw, y, u).filtered_s)
+    gap = max_abs_error(out, exact_filter(sw, y, u).filtered_s)
     print(
         f"{'gated' if gated else 'always'}: normalized operator recurrence vs exact filter {gap:.1e}"
     )
@@ -202,7 +199,7 @@ nocue = SwitchingParams(np.array([0.2, 0.5, 0.3]), 0.2,
                         CategoricalEmission(rng.dirichlet(np.ones(4), size=3)), gated=True)  # fmt: skip
 y, _, _, _ = sample(jax.random.PRNGKey(4), nocue, 300)
 h = rnn.bilinear(bilinear_from_switching(nocue), jax.nn.one_hot(y, 4))  # unnormalized
-assert max_abs(h, exact_filter(nocue, y).filtered_s) < EXACT
+assert max_abs_error(h, exact_filter(nocue, y).filtered_s) < EXACT
 print("cue-free gated model as a full bilinear cell over one-hot y: exact, no normalization")
 
 # %% [markdown]
@@ -245,8 +242,8 @@ for name in ("rotation", "complex", "diagonal"):
         rnn.init_diagonal_bilinear(key, 6, 8))  # fmt: skip
     ab = rnn.bilinear(p, jax.nn.one_hot(jnp.array([b, a]), 6))[-1]
     ba = rnn.bilinear(p, jax.nn.one_hot(jnp.array([a, b]), 6))[-1]
-    print(f"{name}: |h(ab) - h(ba)| = {max_abs(ab, ba):.1e} (the machine: different states)")
-    assert max_abs(ab, ba) < 1e-13
+    print(f"{name}: |h(ab) - h(ba)| = {max_abs_error(ab, ba):.1e} (the machine: different states)")
+    assert max_abs_error(ab, ba) < 1e-13
 
 # %% [markdown]
 # ## 6. A frozen random diagonal cell learns parity from two examples (Proposition 3)

@@ -50,14 +50,12 @@ from switchssm.inference import filter as exact_filter
 from switchssm.models import CategoricalEmission
 from switchssm.models import GaussianCue
 from switchssm.models import SwitchingParams
+from switchssm.verify import max_abs_error
+from switchssm.verify import with_separation
 
 EXACT = 1e-10  # float64 identities
 rng = np.random.default_rng(0)
 t_start = time.perf_counter()
-
-
-def max_abs(a, b):
-    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
 
 
 # %% [markdown]
@@ -95,8 +93,8 @@ forms = {
     for f in ("parallel", "recurrent", "chunked")
 }
 for f, h in forms.items():
-    print(f"{f:9s} max |h - masked sum| = {max_abs(h, masked):.1e}")
-    assert max_abs(h, masked) < EXACT
+    print(f"{f:9s} max |h - masked sum| = {max_abs_error(h, masked):.1e}")
+    assert max_abs_error(h, masked) < EXACT
 
 # %% [markdown]
 # **Softmax attention through random features.** With standard normal rows $\omega_m$,
@@ -114,7 +112,7 @@ errs = {}
 for M in (64, 1024, 16384):
     omega = np.random.default_rng(M).standard_normal((M, H))
     h = rnn.linear_attention(half.replace(feature_projection=omega), x, feature_map="random")
-    errs[M] = max_abs(h, softmax_attn)
+    errs[M] = max_abs_error(h, softmax_attn)
     print(f"M = {M:5d}: max |random-feature attention - softmax attention| = {errs[M]:.3f}")
 assert errs[16384] < errs[64] and errs[16384] < 0.1
 
@@ -136,7 +134,7 @@ s, ref = np.zeros(H), []
 for x_t in x:
     s = np.tanh(A_e @ s + B_e @ x_t + b_e)
     ref.append(s)
-assert max_abs(rnn.elman(pe, x), ref) < EXACT
+assert max_abs_error(rnn.elman(pe, x), ref) < EXACT
 
 pl = rnn.init_ligru(jax.random.PRNGKey(2), D, H)
 g = {
@@ -157,7 +155,7 @@ for x_t in x:
     cand = np.tanh(g["candidate_weight"] @ x_t + g["candidate_recurrent"] @ s + g["candidate_bias"])
     s = gamma * cand + (1 - gamma) * s
     ref.append(s)
-assert max_abs(rnn.ligru(pl, x, activation="tanh"), ref) < EXACT
+assert max_abs_error(rnn.ligru(pl, x, activation="tanh"), ref) < EXACT
 print("Elman and Li-GRU equal their loops")
 
 # %% [markdown]
@@ -187,8 +185,8 @@ for label, h in [
     ("scan, parallel", rnn.lti(p_lti, x, mode="parallel")),
     ("FFT convolution", rnn.lti(p_lti, x, form="convolution")),
 ]:
-    print(f"{label:17s} max |h - closed form| = {max_abs(h, closed):.1e}")
-    assert max_abs(h, closed) < EXACT
+    print(f"{label:17s} max |h - closed form| = {max_abs_error(h, closed):.1e}")
+    assert max_abs_error(h, closed) < EXACT
 K = np.asarray(rnn.convolution_kernel(p_lti, n))
 plt.figure(figsize=(5, 2.5))
 plt.semilogy(np.linalg.norm(K.reshape(n, -1), axis=1), label="$\\|C A^m B\\|$")
@@ -209,7 +207,7 @@ plt.tight_layout()
 
 # %%
 d_lti = rnn.diagonalize(p_lti)
-assert max_abs(rnn.lti_diagonal(d_lti, x), closed) < EXACT
+assert max_abs_error(rnn.lti_diagonal(d_lti, x), closed) < EXACT
 jordan = p_lti.replace(transition=jnp.asarray(0.6 * np.eye(N) + np.eye(N, k=1)))
 try:
     rnn.diagonalize(jordan)
@@ -218,7 +216,7 @@ except ValueError as e:
     print("refused:", str(e)[:90], "...")
 ref_j = np.asarray(rnn.lti(jordan, x))
 gaps = {
-    d: max_abs(rnn.lti_diagonal(rnn.diagonalize(jordan, perturbation=d), x), ref_j)
+    d: max_abs_error(rnn.lti_diagonal(rnn.diagonalize(jordan, perturbation=d), x), ref_j)
     for d in (1e-4, 1e-6)
 }
 print("perturbed-diagonalization error:", {k: f"{v:.1e}" for k, v in gaps.items()})
@@ -237,10 +235,10 @@ p_lru = rnn.init_lru(
 lam = np.asarray(rnn.lru_eigenvalues(p_lru))
 assert np.all(np.abs(lam) < 1) and np.all(np.abs(lam) >= 0.6 - 1e-12)
 gamma = np.exp(np.asarray(p_lru.gamma_log))
-assert max_abs(gamma**2 / (1 - np.abs(lam) ** 2), 1.0) < 1e-12  # unit-energy normalization
+assert max_abs_error(gamma**2 / (1 - np.abs(lam) ** 2), 1.0) < 1e-12  # unit-energy normalization
 for mode in ("sequential", "parallel"):
     assert (
-        max_abs(rnn.lru(p_lru, x, mode=mode), rnn.lti_diagonal(rnn.lru_to_diagonal(p_lru), x))
+        max_abs_error(rnn.lru(p_lru, x, mode=mode), rnn.lti_diagonal(rnn.lru_to_diagonal(p_lru), x))
         < EXACT
     )
 fig, ax = plt.subplots(figsize=(3, 3))
@@ -276,10 +274,13 @@ for i in range(6):
     s = A @ s + Bm @ x[i]
     seq.append(s)
 for i, (Ai, si) in enumerate(tree):
-    assert max_abs(Ai, np.linalg.matrix_power(A, i + 1)) < EXACT and max_abs(si, seq[i]) < EXACT
+    assert (
+        max_abs_error(Ai, np.linalg.matrix_power(A, i + 1)) < EXACT
+        and max_abs_error(si, seq[i]) < EXACT
+    )
 # the package's dense prefix scan is the same algebra over the whole sequence
 assert (
-    max_abs(
+    max_abs_error(
         scan.dense_scan(np.broadcast_to(A, (n, N, N)), x @ Bm.T, mode="parallel"),
         scan.dense_scan(np.broadcast_to(A, (n, N, N)), x @ Bm.T, mode="sequential"),
     )
@@ -302,7 +303,7 @@ fk = np.asarray(rnn.attention_features(x @ Wk.T))
 outer = (fk[:, :, None] * (x @ Wv.T)[:, None, :]).reshape(n, -1)
 S_t = np.asarray(scan.diagonal_scan(np.ones_like(outer), outer)).reshape(n, H, H)
 assert (
-    max_abs(np.einsum("te,teh->th", fq, S_t), rnn.linear_attention(p_att, x, normalize=False))
+    max_abs_error(np.einsum("te,teh->th", fq, S_t), rnn.linear_attention(p_att, x, normalize=False))
     < EXACT
 )
 
@@ -318,9 +319,12 @@ for x_t in x:
     s = np.exp(delta * A6) * s + (np.exp(delta * A6) - 1) / A6 * b_t * x_t[:, None]
     ref.append(s @ c_t + np.asarray(p_s6.skip) * x_t)
 for mode in ("sequential", "parallel"):
-    assert max_abs(rnn.s6(p_s6, x, mode=mode), ref) < EXACT
+    assert max_abs_error(rnn.s6(p_s6, x, mode=mode), ref) < EXACT
 p_mb = rnn.init_mamba(jax.random.PRNGKey(5), D, H)
-assert max_abs(rnn.mamba(p_mb, x, mode="sequential"), rnn.mamba(p_mb, x, mode="parallel")) < EXACT
+assert (
+    max_abs_error(rnn.mamba(p_mb, x, mode="sequential"), rnn.mamba(p_mb, x, mode="parallel"))
+    < EXACT
+)
 print(
     "S6 equals its loop; Mamba's sequential and parallel scans agree; out", rnn.mamba(p_mb, x).shape
 )
@@ -358,8 +362,8 @@ for t, y_t in enumerate(yk):
     Kg = P @ Ck.T @ np.linalg.inv(S)
     m, P = m + Kg @ (y_t - Ck @ m), P - Kg @ S @ Kg.T
     textbook.append(m)
-assert max_abs(kalman.kalman_filter_means(lg, yk), textbook) < EXACT
-assert max_abs(kalman.kalman_filter_means(lg, yk, mode="parallel"), textbook) < EXACT
+assert max_abs_error(kalman.kalman_filter_means(lg, yk), textbook) < EXACT
+assert max_abs_error(kalman.kalman_filter_means(lg, yk, mode="parallel"), textbook) < EXACT
 rates = kalman.convergence_rates(lg, yk)
 print(
     f"rho(Phi) = {rates['contraction']:.4f}, fitted mean-gap rate {rates['mean_rate']:.4f}; "
@@ -401,8 +405,11 @@ counted = np.array(
         for t in range(Tc)
     ]
 )
-assert max_abs(h, counted) < EXACT
-print("count model: attention = Dirichlet posterior mean, max error", f"{max_abs(h, counted):.1e}")
+assert max_abs_error(h, counted) < EXACT
+print(
+    "count model: attention = Dirichlet posterior mean, max error",
+    f"{max_abs_error(h, counted):.1e}",
+)
 
 # %% [markdown]
 # ### S6's keep gate is the switch posterior
@@ -416,16 +423,7 @@ print("count model: attention = Dirichlet posterior mean, max error", f"{max_abs
 # %%
 B_em = np.random.default_rng(7).dirichlet(np.full(4, 2.0), size=3)
 pi = np.array([0.5, 0.3, 0.2])
-
-
-def switching(sep, gated):
-    return SwitchingParams(
-        pi,
-        0.2,
-        CategoricalEmission(B_em),
-        GaussianCue(np.array([-0.5, 0.5]) * sep * 0.8, 0.8),
-        gated,
-    )
+base = SwitchingParams(pi, 0.2, CategoricalEmission(B_em), GaussianCue(np.array([-0.4, 0.4]), 0.8))
 
 
 def draw(p, T, r):
@@ -446,7 +444,7 @@ def kl(p, q):
 rows = {}
 for sep in (1.0, 3.0, 60.0):
     for gated in (True, False):
-        p = switching(sep, gated)
+        p = with_separation(base, sep, gated=gated)  # cue separation d = sep
         y, u = draw(p, 200, np.random.default_rng(int(sep)))
         belief = mamba.s6_posterior(mamba.s6_from_model(p), model_inputs(p, y, u))
         rows[(sep, gated)] = kl(np.asarray(exact_filter(p, y, u).filtered_s), np.asarray(belief))

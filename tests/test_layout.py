@@ -9,7 +9,16 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "switchssm"
 
-LEAVES = {"types", "_validation", "_pytree", "_archive", "_markdown", "scan", "sequences"}
+LEAVES = {
+    "types",
+    "_validation",
+    "_pytree",
+    "_archive",
+    "_markdown",
+    "_docstrings",
+    "scan",
+    "sequences",
+}
 MATHS = {"models", "inference", "fit", "rnn", "bridges", "compare"}
 TOP = {"verify", "pipelines", "plots", "cli"}
 FORBIDDEN = {

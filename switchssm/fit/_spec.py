@@ -284,21 +284,3 @@ cue: ``None`` (a cue iff ``u`` is given), ``False``, ``True``, ``"scalar"`` or
 lengths: ``(N,)`` sequence lengths of a padded batch (default: all ``T``); steps past
     a sequence's length are ignored (their values may be anything, NaN included).
 prior: a :class:`~switchssm.fit.Prior`."""
-
-
-def fill_args(text: str, marker: str = "{bayes_args}"):
-    """Decorator: replace the line ``marker`` of a docstring by ``text``, indented like it
-    (one definition of shared arguments, every docstring complete for ``help()``)."""
-
-    def decorate(func):
-        lines = []
-        for line in func.__doc__.split("\n"):
-            if line.strip() == marker:
-                pad = line[: len(line) - len(line.lstrip())]
-                lines += [pad + t if t else t for t in text.split("\n")]
-            else:
-                lines.append(line)
-        func.__doc__ = "\n".join(lines)
-        return func
-
-    return decorate

@@ -43,9 +43,9 @@ from numpyro.distributions.transforms import biject_to
 from scipy.optimize import linear_sum_assignment
 
 from switchssm import _validation as V
+from switchssm._docstrings import fill_doc
 from switchssm.fit._spec import BAYES_ARGS
 from switchssm.fit._spec import FitSpec
-from switchssm.fit._spec import fill_args
 from switchssm.fit._spec import prepare
 from switchssm.fit.priors import Prior
 from switchssm.inference.batch import log_likelihoods
@@ -226,7 +226,7 @@ def _unchecked(y, u, num_states, emission, num_symbols, gated, cue, lengths):
     return spec, Sequences(y, u, lens, jnp.arange(T)[None, :] < lens[:, None])
 
 
-@fill_args(BAYES_ARGS)
+@fill_doc(BAYES_ARGS, "{bayes_args}")
 def bayesian_switching_model(
     y,
     u=None,

@@ -12,9 +12,9 @@ import numpyro
 
 from switchssm import _arviz
 from switchssm import _validation as V
+from switchssm._docstrings import fill_doc
 from switchssm.fit import bayes as B
 from switchssm.fit._spec import BAYES_ARGS
-from switchssm.fit._spec import fill_args
 from switchssm.fit.priors import Prior
 from switchssm.fit.result import BayesFit
 from switchssm.fit.result import metadata
@@ -51,7 +51,7 @@ def _initial_positions(key, model, num_chains: int, init: SwitchingParams | None
     return {k: v[0] for k, v in out.items()} if num_chains == 1 else out
 
 
-@fill_args(BAYES_ARGS)
+@fill_doc(BAYES_ARGS, "{bayes_args}")
 def fit_nuts(
     y,
     u=None,

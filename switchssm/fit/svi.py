@@ -14,9 +14,9 @@ from tqdm.std import tqdm
 
 from switchssm import _arviz
 from switchssm import _validation as V
+from switchssm._docstrings import fill_doc
 from switchssm.fit import bayes as B
 from switchssm.fit._spec import BAYES_ARGS
-from switchssm.fit._spec import fill_args
 from switchssm.fit.priors import Prior
 from switchssm.fit.result import BayesFit
 from switchssm.fit.result import metadata
@@ -48,7 +48,7 @@ def elbo_converged(losses, num_timesteps: int, tol: float) -> tuple[bool, float]
     return bool(change <= tol), change
 
 
-@fill_args(BAYES_ARGS)
+@fill_doc(BAYES_ARGS, "{bayes_args}")
 def fit_svi(
     y,
     u=None,

@@ -147,6 +147,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from switchssm._docstrings import fill_doc
 from switchssm.inference._emissions import log_switch_probs
 from switchssm.inference._emissions import validate_inputs
 from switchssm.inference._recursions import lse
@@ -297,10 +298,19 @@ def _smooth_impl(params, y, u, num_iters):
     return VMPSmoothPosterior(last.elbo, last.p, last.g1, last.r, last.s_term, history, last.r0)
 
 
+#: The set-up of both examples: 50 steps of a two-state categorical model.
+_EXAMPLE = """\
+>>> import jax, numpy as np
+>>> from switchssm.models import SwitchingParams, CategoricalEmission, sample
+>>> params = SwitchingParams(np.array([0.5, 0.5]), 0.1,
+...                          CategoricalEmission(np.array([[0.8, 0.2], [0.3, 0.7]])))
+>>> y, u, s, z = sample(jax.random.PRNGKey(0), params, 50)"""
+
 _filter_jit = jax.jit(_filter_impl, static_argnames="drop_s_term")
 _smooth_jit = jax.jit(_smooth_impl, static_argnames="num_iters")
 
 
+@fill_doc(_EXAMPLE, "{vmp_example}")
 def vmp_filter(params: SwitchingParams, y, u=None, *, drop_s_term: bool = False) -> VMPPosterior:
     """Causal VMP for ``Q(s, z) = prod_t Q(z_t) Q(s_t | s_{t-1}, z_t)`` (module docstring, 3).
 
@@ -323,12 +333,8 @@ def vmp_filter(params: SwitchingParams, y, u=None, *, drop_s_term: bool = False)
         sequence, a lower bound on :math:`\\log P(x_{1:T})`.
 
     Example:
-        >>> import jax, numpy as np
-        >>> from switchssm.models import SwitchingParams, CategoricalEmission, sample
         >>> from switchssm.inference.vmp import vmp_filter
-        >>> params = SwitchingParams(np.array([0.5, 0.5]), 0.1,
-        ...                          CategoricalEmission(np.array([[0.8, 0.2], [0.3, 0.7]])))
-        >>> y, u, s, z = sample(jax.random.PRNGKey(0), params, 50)
+        {vmp_example}
         >>> vmp_filter(params, y).filtered_s.shape
         (50, 2)
     """
@@ -338,6 +344,7 @@ def vmp_filter(params: SwitchingParams, y, u=None, *, drop_s_term: bool = False)
     return _filter_jit(params, y, u, drop_s_term=drop_s_term)
 
 
+@fill_doc(_EXAMPLE, "{vmp_example}")
 def vmp_smooth(params: SwitchingParams, y, u=None, *, num_iters: int = 20) -> VMPSmoothPosterior:
     """Coordinate-ascent VMP over the whole sequence (module docstring, section 4).
 
@@ -357,12 +364,8 @@ def vmp_smooth(params: SwitchingParams, y, u=None, *, num_iters: int = 20) -> VM
         :class:`VMPSmoothPosterior`, with ``elbo_history`` of length ``num_iters + 1``.
 
     Example:
-        >>> import jax, numpy as np
-        >>> from switchssm.models import SwitchingParams, CategoricalEmission, sample
         >>> from switchssm.inference.vmp import vmp_smooth
-        >>> params = SwitchingParams(np.array([0.5, 0.5]), 0.1,
-        ...                          CategoricalEmission(np.array([[0.8, 0.2], [0.3, 0.7]])))
-        >>> y, u, s, z = sample(jax.random.PRNGKey(0), params, 50)
+        {vmp_example}
         >>> vmp_smooth(params, y, num_iters=5).elbo_history.shape
         (6,)
     """

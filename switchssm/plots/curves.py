@@ -20,6 +20,17 @@ def _positive(x, se=None, floor=1e-18):
     return y, np.vstack([lower, se])
 
 
+def _errorbars(ax, x, series):
+    """One line per ``(label, values, standard errors or None, color, marker)`` against
+    ``x``, safe for a log axis; lines with ``"x"`` markers are dashed."""
+    for label, m, se, color, marker in series:
+        y, err = _positive(m, se)
+        ls = "--" if marker == "x" else "-"
+        ax.errorbar(
+            x, y, yerr=err, color=color, marker=marker, ms=4, lw=1, capsize=2, label=label, ls=ls
+        )
+
+
 def plot_mi_curve(sweep, *, title=None, path=None):
     """Gap between the exact filter and the logit minGRU against the cue's information.
 
@@ -29,7 +40,7 @@ def plot_mi_curve(sweep, *, title=None, path=None):
 
     Args:
         sweep: a :class:`~switchssm.verify.MISweep`.
-        title: figure title.
+        title: figure title (default: :math:`H(z)`, ``T`` and the number of sequences).
         path: if given, save the figure there (PNG) and close it.
 
     Returns:
@@ -50,11 +61,7 @@ def plot_mi_curve(sweep, *, title=None, path=None):
     ]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, x, xlabel in ((axes[0], ratio, "I(u; z) / H(z)"), (axes[1], d, "cue separation d")):
-        for label, m, se, color, marker in series:
-            y, err = _positive(m, se)
-            ax.errorbar(
-                x, y, yerr=err, color=color, marker=marker, ms=4, lw=1, capsize=2, label=label
-            )
+        _errorbars(ax, x, series)
         ax.set_yscale("log")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("mean KL(exact || cell), nats")
@@ -86,53 +93,35 @@ def plot_gaussian_gap(sweep, *, title=None, path=None):
 
     Args:
         sweep: a :class:`~switchssm.verify.GaussianSweep`.
-        title: figure title.
+        title: figure title (default: what is compared, ``T`` and the number of sequences).
         path: if given, save the figure there (PNG) and close it.
 
     Returns:
         The matplotlib figure.
     """
     d = np.asarray(sweep.separations)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    ax = axes[0]
-    for label, m, se, color, marker in (
+    gated = (
         ("cov gap after 1st switch", sweep.gated_cov_gap, sweep.gated_cov_gap_se, "C0", "o"),
         ("cov gap, all steps", sweep.gated_cov_gap_all, None, "C0", "x"),
         ("KL after 1st switch", sweep.gated_kl, sweep.gated_kl_se, "C4", "s"),
         ("max |mean error|", sweep.gated_mean_error, None, "C3", "^"),
-    ):
-        y, err = _positive(m, se)
-        ax.errorbar(
-            d,
-            y,
-            yerr=err,
-            color=color,
-            marker=marker,
-            ms=4,
-            lw=1,
-            capsize=2,
-            label=label,
-            ls="--" if marker == "x" else "-",
-        )
-    ax.set_yscale("log")
-    ax.set_title("gated (marginal background)", fontsize=9)
-    ax.set_xlabel("cue separation d")
-    ax.legend(loc="center right", fontsize=7)
-    ax.grid(True, alpha=0.3)
-    ax = axes[1]
-    for label, m, se, color, marker in (
+    )
+    always = (
         ("minGRU: RMS mean error", sweep.always_mean_error, sweep.always_mean_error_se, "C1", "o"),
         ("minGRU: KL", sweep.always_kl, sweep.always_kl_se, "C1", "s"),
         ("selective: RMS mean error", sweep.always_selective_mean_error, None, "C2", "o"),
         ("selective: KL", sweep.always_selective_kl, None, "C2", "s"),
+    )
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, panel, series in zip(
+        axes, ("gated (marginal background)", "always emitting"), (gated, always), strict=True
     ):
-        y, err = _positive(m, se)
-        ax.errorbar(d, y, yerr=err, color=color, marker=marker, ms=4, lw=1, capsize=2, label=label)
-    ax.set_yscale("log")
-    ax.set_title("always emitting", fontsize=9)
-    ax.set_xlabel("cue separation d")
-    ax.legend(loc="center right", fontsize=7)
-    ax.grid(True, alpha=0.3)
+        _errorbars(ax, d, series)
+        ax.set_yscale("log")
+        ax.set_title(panel, fontsize=9)
+        ax.set_xlabel("cue separation d")
+        ax.legend(loc="center right", fontsize=7)
+        ax.grid(True, alpha=0.3)
     title = title or (
         f"Gaussian latent: information-form minGRU vs exact run-length filter "
         f"(T = {sweep.num_timesteps}, {sweep.num_sequences} sequences)"

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from switchssm._docstrings import fill_doc
 from switchssm.rnn import _common as C
 from switchssm.rnn import minimal as _minimal
 from switchssm.rnn._training import GaussianPrediction
@@ -33,6 +34,14 @@ __all__ = ["evaluate", "hidden_states", "predict", "update_gates"]
 
 _GATED = ("mingru", "minlstm", "selective", "gru", "ligru", "lstm")
 
+#: The set-up of every example below: a minGRU trained for two steps on random bits.
+_EXAMPLE = """\
+>>> import jax, numpy as np
+>>> y = np.random.default_rng(0).integers(0, 2, size=(6, 5))
+>>> from switchssm.rnn import train_cell
+>>> res = train_cell(jax.random.PRNGKey(0), "mingru", np.eye(2)[y], y,
+...                  hidden_dim=3, num_steps=2, progress=False)"""
+
 
 def check_result(result) -> TrainResult:
     if not isinstance(result, TrainResult):
@@ -40,6 +49,7 @@ def check_result(result) -> TrainResult:
     return result
 
 
+@fill_doc(_EXAMPLE, "{trained_example}")
 def hidden_states(
     result: TrainResult, x: Float[Array, "N T D"] | Sequence, *, lengths=None
 ) -> Float[np.ndarray, "N T H"]:
@@ -58,11 +68,7 @@ def hidden_states(
         output state ``h`` (not the cell state).
 
     Example:
-        >>> import jax, numpy as np
-        >>> y = np.random.default_rng(0).integers(0, 2, size=(6, 5))
-        >>> from switchssm.rnn import train_cell
-        >>> res = train_cell(jax.random.PRNGKey(0), "mingru", np.eye(2)[y], y,
-        ...                  hidden_dim=3, num_steps=2, progress=False)
+        {trained_example}
         >>> hidden_states(res, [np.eye(2)[[0, 1]], np.eye(2)[[1, 1, 0]]]).shape
         (2, 3, 3)
     """
@@ -72,6 +78,7 @@ def hidden_states(
     return np.asarray(h)
 
 
+@fill_doc(_EXAMPLE, "{trained_example}")
 def predict(result: TrainResult, x, *, lengths=None):
     """The readout's prediction at every step.
 
@@ -86,11 +93,7 @@ def predict(result: TrainResult, x, *, lengths=None):
         or :class:`GaussianPrediction` (``"gaussian_nll"``).
 
     Example:
-        >>> import jax, numpy as np
-        >>> y = np.random.default_rng(0).integers(0, 2, size=(6, 5))
-        >>> from switchssm.rnn import train_cell
-        >>> res = train_cell(jax.random.PRNGKey(0), "mingru", np.eye(2)[y], y,
-        ...                  hidden_dim=3, num_steps=2, progress=False)
+        {trained_example}
         >>> np.allclose(predict(res, np.eye(2)[y]).sum(-1), 1.0)
         True
     """
@@ -106,6 +109,7 @@ def predict(result: TrainResult, x, *, lengths=None):
     return GaussianPrediction(np.asarray(out[..., :D]), np.asarray(jnp.exp(out[..., D:])))
 
 
+@fill_doc(_EXAMPLE, "{trained_example}")
 def evaluate(result: TrainResult, x, targets, *, lengths=None) -> dict:
     """The training loss and metrics of a trained cell on new sequences.
 
@@ -123,11 +127,7 @@ def evaluate(result: TrainResult, x, targets, *, lengths=None) -> dict:
         the counts ``num_timesteps`` (valid pairs), ``num_sequences``.
 
     Example:
-        >>> import jax, numpy as np
-        >>> y = np.random.default_rng(0).integers(0, 2, size=(6, 5))
-        >>> from switchssm.rnn import train_cell
-        >>> res = train_cell(jax.random.PRNGKey(0), "mingru", np.eye(2)[y], y,
-        ...                  hidden_dim=3, num_steps=2, progress=False)
+        {trained_example}
         >>> evaluate(res, np.eye(2)[y], y)["num_timesteps"]
         24
     """
@@ -144,6 +144,7 @@ def evaluate(result: TrainResult, x, targets, *, lengths=None) -> dict:
     return metrics_of(cfg, *out, data.num_sequences)
 
 
+@fill_doc(_EXAMPLE, "{trained_example}")
 def update_gates(result: TrainResult, x, *, lengths=None) -> Float[np.ndarray, "N T H"]:
     r"""Each unit's update strength at every step: the weight of the new candidate.
 
@@ -169,11 +170,7 @@ def update_gates(result: TrainResult, x, *, lengths=None) -> Float[np.ndarray, "
         ``(N, T, H)`` values in ``[0, 1]``.
 
     Example:
-        >>> import jax, numpy as np
-        >>> y = np.random.default_rng(0).integers(0, 2, size=(6, 5))
-        >>> from switchssm.rnn import train_cell
-        >>> res = train_cell(jax.random.PRNGKey(0), "mingru", np.eye(2)[y], y,
-        ...                  hidden_dim=3, num_steps=2, progress=False)
+        {trained_example}
         >>> update_gates(res, np.eye(2)[y]).shape
         (6, 5, 3)
     """

@@ -19,6 +19,7 @@ from switchssm.verify.bilinear import bilinear_checks as bilinear_checks
 from switchssm.verify.checks import Check as Check
 from switchssm.verify.checks import exact_inference_checks as exact_inference_checks
 from switchssm.verify.checks import format_table as format_table
+from switchssm.verify.checks import max_abs_error as max_abs_error
 from switchssm.verify.checks import naive_bayes_checks as naive_bayes_checks
 from switchssm.verify.checks import tolerance as tolerance
 from switchssm.verify.checks import vmp_checks as vmp_checks

@@ -12,6 +12,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from switchssm._docstrings import fill_doc
 from switchssm.bridges import bilinear_from_fsm
 from switchssm.bridges import iohmm_filter
 from switchssm.bridges import switching_operators
@@ -25,6 +26,7 @@ from switchssm.rnn import bilinear
 from switchssm.rnn import init_complex_diagonal
 from switchssm.rnn import init_diagonal_bilinear
 from switchssm.rnn import init_rotation
+from switchssm.verify.checks import SEEDED_CHECKS
 from switchssm.verify.checks import Check
 
 __all__ = ["bilinear_checks"]
@@ -32,7 +34,7 @@ __all__ = ["bilinear_checks"]
 EXACT_TOL = 1e-9
 
 
-def _fsm_row(rng) -> Check:
+def _fsm_error(rng) -> float:
     """Proposition 1: the FSM-built cell against a plain loop over the machine."""
     n, k, T = 10, 3, 2000
     table = rng.integers(0, n, size=(k, n))
@@ -42,16 +44,10 @@ def _fsm_row(rng) -> Check:
         q = table[s, q]
         states.append(q)
     h = np.asarray(bilinear(bilinear_from_fsm(table, 0), jax.nn.one_hot(symbols, k)))
-    err = float(np.abs(h - np.eye(n)[states]).max())
-    return Check(
-        "fsm/bilinear-one-hot",
-        "a bilinear cell with W_ijk = [delta(j, k) = i] keeps h_t one-hot on the machine's "
-        "state (random machine, 10 states, 2000 steps)",
-        "exact", "max abs error", err, EXACT_TOL,
-    )  # fmt: skip
+    return float(np.abs(h - np.eye(n)[states]).max())
 
 
-def _iohmm_row(rng) -> Check:
+def _iohmm_error(rng) -> float:
     """The IOHMM-built normalized cell against a dense NumPy forward filter."""
     K, X, Y, T = 3, 2, 3, 300
     pi = rng.dirichlet(np.ones(K))
@@ -65,15 +61,10 @@ def _iohmm_row(rng) -> Check:
         alpha = alpha / alpha.sum()
         dense.append(alpha)
     post = np.asarray(iohmm_filter(IOHMMParams(pi, P, E), x, y))
-    return Check(
-        "iohmm/bilinear-normalized",
-        "the normalized bilinear cell W_ij,(x,y) = E[i,y] P_x[j,i] is the input-driven HMM's "
-        "forward filter (vs a dense NumPy forward pass, 300 steps)",
-        "exact", "max abs error", float(np.abs(post - np.array(dense)).max()), EXACT_TOL,
-    )  # fmt: skip
+    return float(np.abs(post - np.array(dense)).max())
 
 
-def _switching_row(rng) -> Check:
+def _switching_error(rng) -> float:
     """The gated switching filter as identity-plus-rank-one operators, vs the exact filter."""
     K, V = 3, 4
     params = SwitchingParams(
@@ -86,16 +77,10 @@ def _switching_row(rng) -> Check:
     for At in A:
         p = At @ p  # 1'A_t = 1': the simplex is kept without normalizing
         out.append(p)
-    err = float(np.abs(np.array(out) - np.asarray(exact_filter(params, y, u).filtered_s)).max())
-    return Check(
-        "switching/bilinear-identity-plus-rank-one",
-        "the gated switching filter is the bilinear recurrence A_t = (1 - g_t) I + g_t q_t 1' "
-        "(unnormalized, vs the exact filter, 200 steps)",
-        "exact", "max abs error", err, EXACT_TOL,
-    )  # fmt: skip
+    return float(np.abs(np.array(out) - np.asarray(exact_filter(params, y, u).filtered_s)).max())
 
 
-def _commuting_row(rng) -> Check:
+def _commuting_error(rng) -> float:
     """Proposition 2: the shared-eigenbasis kinds' operators commute."""
     errs = []
     for i, init in enumerate((init_rotation, init_complex_diagonal, init_diagonal_bilinear)):
@@ -103,23 +88,49 @@ def _commuting_row(rng) -> Check:
         word = jax.nn.one_hot(rng.integers(0, 6, size=12), 6)
         shuffled = word[rng.permutation(12)]
         errs.append(float(np.abs(bilinear(p, word)[-1] - bilinear(p, shuffled)[-1]).max()))
-    return Check(
+    return max(errs)
+
+
+#: The rows, in the order they draw from the random generator: name, statement, metric, and
+#: the function measuring the error from the generator.
+_ROWS = (
+    (
+        "fsm/bilinear-one-hot",
+        "a bilinear cell with W_ijk = [delta(j, k) = i] keeps h_t one-hot on the machine's "
+        "state (random machine, 10 states, 2000 steps)",
+        "max abs error",
+        _fsm_error,
+    ),
+    (
+        "iohmm/bilinear-normalized",
+        "the normalized bilinear cell W_ij,(x,y) = E[i,y] P_x[j,i] is the input-driven HMM's "
+        "forward filter (vs a dense NumPy forward pass, 300 steps)",
+        "max abs error",
+        _iohmm_error,
+    ),
+    (
+        "switching/bilinear-identity-plus-rank-one",
+        "the gated switching filter is the bilinear recurrence A_t = (1 - g_t) I + g_t q_t 1' "
+        "(unnormalized, vs the exact filter, 200 steps)",
+        "max abs error",
+        _switching_error,
+    ),
+    (
         "commuting/order-invariant-state",
         "rotation, complex and real-diagonal cells (a shared eigenbasis) end in the same "
         "state for any reordering of a word (Proposition 2: abelian tasks only)",
-        "exact", "max abs difference", max(errs), EXACT_TOL,
-    )  # fmt: skip
+        "max abs difference",
+        _commuting_error,
+    ),
+)
 
 
+@fill_doc(SEEDED_CHECKS, "{seeded_checks}")
 def bilinear_checks(seed: int = 0) -> list[Check]:
     """The bilinear rows: finite-state machines, input-driven HMMs, the switching model's
     identity-plus-rank-one operator, and the order invariance of the commuting kinds.
 
-    Args:
-        seed: seed of every random draw.
-
-    Returns:
-        list of :class:`~switchssm.verify.Check`.
+    {seeded_checks}
 
     Example:
         >>> rows = bilinear_checks()
@@ -128,4 +139,7 @@ def bilinear_checks(seed: int = 0) -> list[Check]:
     """
     rng = np.random.default_rng(seed)
     with jax.enable_x64(True):
-        return [_fsm_row(rng), _iohmm_row(rng), _switching_row(rng), _commuting_row(rng)]
+        return [
+            Check(name, statement, "exact", metric, error(rng), EXACT_TOL)
+            for name, statement, metric, error in _ROWS
+        ]

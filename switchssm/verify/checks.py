@@ -13,12 +13,14 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
+from switchssm._docstrings import fill_doc
 from switchssm._markdown import markdown_table
 
 __all__ = [
     "Check",
     "exact_inference_checks",
     "format_table",
+    "max_abs_error",
     "naive_bayes_checks",
     "tolerance",
     "vmp_checks",
@@ -63,6 +65,33 @@ def tolerance(tol64: float, tol32: float) -> float:
     return tol64 if jnp.result_type(float) == jnp.float64 else tol32
 
 
+def max_abs_error(a, b) -> float:
+    r"""The largest absolute difference :math:`\max_i |a_i - b_i|` of two arrays.
+
+    The error metric of the ``"max abs error"`` rows and of the notebooks' identities.
+
+    Args:
+        a, b: arrays (or anything :func:`numpy.asarray` takes) of broadcastable shapes.
+
+    Returns:
+        the maximum as a Python float.
+
+    Example:
+        >>> max_abs_error([1.0, 2.0, 3.0], [1.0, 2.5, 2.0])
+        1.0
+    """
+    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+
+
+#: The argument and result of every seeded check function (filled into their docstrings).
+SEEDED_CHECKS = """\
+Args:
+    seed: seed of every random draw.
+
+Returns:
+    list of :class:`~switchssm.verify.Check`."""
+
+
 def _rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
@@ -84,8 +113,12 @@ def format_table(rows: list[Check]) -> str:
     )
 
 
+@fill_doc(SEEDED_CHECKS, "{seeded_checks}")
 def exact_inference_checks(seed: int = 0) -> list[Check]:
-    """Exact filter/smoother vs brute-force enumeration of all paths (T = 4, K = 3)."""
+    """Exact filter/smoother vs brute-force enumeration of all paths (T = 4, K = 3).
+
+    {seeded_checks}
+    """
     import jax
 
     from switchssm.inference import smooth
@@ -126,8 +159,12 @@ def exact_inference_checks(seed: int = 0) -> list[Check]:
     return rows
 
 
+@fill_doc(SEEDED_CHECKS, "{seeded_checks}")
 def naive_bayes_checks(seed: int = 0) -> list[Check]:
-    """Naive Bayes <-> log-linear maps reproduce the Bayes posterior (docs/theory.md section 1)."""
+    """Naive Bayes <-> log-linear maps reproduce the Bayes posterior (docs/theory.md section 1).
+
+    {seeded_checks}
+    """
     import jax.numpy as jnp
     from jax.scipy.special import logsumexp
     from jax.scipy.stats import multivariate_normal
@@ -208,8 +245,12 @@ def naive_bayes_checks(seed: int = 0) -> list[Check]:
     ]
 
 
+@fill_doc(SEEDED_CHECKS, "{seeded_checks}")
 def vmp_checks(seed: int = 0) -> list[Check]:
-    """Variational message passing with Q(z)Q(s|z) (docs/theory.md, fact 2.5)."""
+    """Variational message passing with Q(z)Q(s|z) (docs/theory.md, fact 2.5).
+
+    {seeded_checks}
+    """
     import jax
     from jax.scipy.special import expit
     from jax.scipy.special import logit

@@ -462,7 +462,7 @@ def high_mi_checks(
     g = sw.gated_kl[:-1]
     peak = int(np.argmax(g))
     increasing = bool(np.any(np.diff(g[2:]) > 0))
-    hard = -1
+    hard, exact = -1, tolerance(1e-12, 1e-5)
     return [
         Check(
             "high-mi/quadrature",
@@ -498,22 +498,21 @@ def high_mi_checks(
             "gap(d=8) / largest gap",
             float(g[-1] / g[peak]) if g[peak] > 0 else float("nan"),
         ),
-        Check(
-            "high-mi/hard-gates",
-            "gated, d = 40 (hard gates): softmax(logit minGRU) equals the exact filter",
-            "exact",
-            "mean KL (nats)",
-            float(abs(sw.gated_kl[hard])),
-            tolerance(1e-12, 1e-5),
-        ),
-        Check(
-            "high-mi/always-selective-hard",
-            "always-emitting, d = 40: the selective SSM h_t = (1-g)h_{t-1} + g log pi + l_t "
-            "equals the exact filter",
-            "exact",
-            "mean KL (nats)",
-            float(abs(sw.always_selective_kl[hard])),
-            tolerance(1e-12, 1e-5),
+        *(
+            Check(name, statement, "exact", "mean KL (nats)", float(abs(kl[hard])), exact)
+            for name, statement, kl in (
+                (
+                    "high-mi/hard-gates",
+                    "gated, d = 40 (hard gates): softmax(logit minGRU) equals the exact filter",
+                    sw.gated_kl,
+                ),
+                (
+                    "high-mi/always-selective-hard",
+                    "always-emitting, d = 40: the selective SSM h_t = (1-g)h_{t-1} + g log pi "
+                    "+ l_t equals the exact filter",
+                    sw.always_selective_kl,
+                ),
+            )
         ),
         Check(
             "high-mi/always-minGRU-gap",

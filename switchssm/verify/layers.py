@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from switchssm._docstrings import fill_doc
+from switchssm.verify.checks import SEEDED_CHECKS
 from switchssm.verify.checks import Check
 
 __all__ = ["layer_checks"]
@@ -462,6 +464,7 @@ def _bridge_rows(r) -> list[Check]:
     return rows
 
 
+@fill_doc(SEEDED_CHECKS, "{seeded_checks}")
 def layer_checks(seed: int = 0) -> list[Check]:
     """Every identity and measured gap of the sequence layers and their readings.
 
@@ -470,11 +473,7 @@ def layer_checks(seed: int = 0) -> list[Check]:
     sufficient statistics (count model, no-switch row), Mamba's S6 against the switching
     rows (exact where exact, gaps where not).
 
-    Args:
-        seed: seed of every random draw.
-
-    Returns:
-        list of :class:`~switchssm.verify.Check`.
+    {seeded_checks}
 
     Example:
         >>> rows = layer_checks()

@@ -38,6 +38,7 @@ from switchssm.models import GaussianCue
 from switchssm.models import GaussianEmission
 from switchssm.models import SwitchingParams
 from switchssm.verify.checks import Check
+from switchssm.verify.checks import max_abs_error
 
 __all__ = [
     "cell_model_table",
@@ -105,10 +106,6 @@ def _sample(rng, params: SwitchingParams, T: int):
 # ---------------------------------------------------------------------------------------
 # Errors
 # ---------------------------------------------------------------------------------------
-
-
-def _max_abs(a, b) -> float:
-    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
 
 
 def _mean_kl(p, q) -> float:
@@ -337,7 +334,9 @@ def cell_model_table(
             for seed in seeds:
                 data_rng = np.random.default_rng([*key_bits, seed])
                 exact, cell = row(np.random.default_rng(seed), data_rng, int(num_timesteps))
-                errors.append(_max_abs(exact, cell) if kind == "exact" else _mean_kl(exact, cell))
+                errors.append(
+                    max_abs_error(exact, cell) if kind == "exact" else _mean_kl(exact, cell)
+                )
             if kind == "exact":
                 checks.append(Check(name, statement, kind, "max abs error", max(errors), EXACT_TOL))
             else:
