@@ -35,6 +35,7 @@ import importlib
 import json
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -231,16 +232,32 @@ def compile_fn(f, *args):
 
 
 def round_robin(entries: dict, repeats: int, budget_s: float) -> dict:
-    """Median of interleaved calls per entry (name -> (fn, args)); one warm-up call each."""
+    """Median of interleaved calls per entry (name -> (fn, args)); one warm-up call each.
+
+    Each entry also gets ``minflt_per_call``: the median number of minor page faults of its
+    calls (``getrusage``), the cost of fresh pages that the allocator maps for the call's
+    buffers. On these machines a page fault costs microseconds, so a program whose buffers
+    are unmapped and mapped again on every call pays for them in every timing.
+    """
     warm = {n: timed(fn, *a)[0] for n, (fn, a) in entries.items()}
     rounds = repeats
     if sum(warm.values()) * repeats > budget_s:
         rounds = max(5, int(budget_s // max(sum(warm.values()), 1e-9)))
     times = {n: [] for n in entries}
+    faults = {n: [] for n in entries}
     for _ in range(rounds):
         for n, (fn, a) in entries.items():
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             times[n].append(timed(fn, *a)[0])
-    return {n: dict(median_s=statistics.median(t), times_s=t) for n, t in times.items()}
+            faults[n].append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    return {
+        n: dict(
+            median_s=statistics.median(t),
+            times_s=t,
+            minflt_per_call=statistics.median(faults[n]),
+        )
+        for n, t in times.items()
+    }
 
 
 def rel(x, ref) -> float:

@@ -20,7 +20,21 @@ Sections:
   per-channel ``B, C`` projections, so ours runs with ``N = 1`` and memax's ``B``/``C`` rows
   all set to ours (their biases too); memax's ``LRU`` maps field by field (``D`` vector ->
   ``diag``). Beside them, the project's ``mingru`` and ``selective`` cells on the same
-  ``(n, D)`` shapes, and the whole ``mamba`` block (``N = 16``, ``E = 2 D``).
+  ``(n, D)`` shapes.
+* **mamba** -- S6 with ``N = 16`` states per channel and the whole ``mamba`` block
+  (``N = 16``, ``E = 2 D``), sequential, in a section of their own: interleaved with the
+  peers, their 16-32x larger buffers, freed back to the OS after each call, made the peer
+  rows after them pay for mapping fresh pages.
+
+The **no-scan** rows run a layer with its recurrence replaced by one elementwise pass
+(``switchssm.scan.diagonal_scan`` patched to ``a + b`` while the parallel form is traced):
+its projections, discretization and readout, which the elementwise floor does not count.
+``sequential / no-scan`` is then what the recurrence itself adds.
+
+Each row also reports its **minor page faults per call** (median): how many fresh pages the
+allocator mapped for the call's buffers. A page fault costs microseconds here, so a program
+whose temporaries exceed glibc's mmap threshold (32 MiB at most) pays for thousands of them
+in every call; the column says when a time is that and not arithmetic.
 
 **Floor** -- each layer's recurrent form is compared with ``jit(lambda a, b, c: a * b + c)``
 over three arrays of the recurrent state's full size over the sequence (``n x`` state
@@ -52,6 +66,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 from _common import Section
 from _common import close_markdown
@@ -73,6 +88,9 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 from switchssm import rnn  # noqa: E402
+from switchssm import scan  # noqa: E402
+from switchssm.rnn import selective_ssm  # noqa: E402
+from switchssm.rnn import ssm  # noqa: E402
 
 DTYPE = jnp.float32
 OUT_RTOL, GRAD_RTOL, PEER_RTOL = 1e-4, 1e-3, 1e-4
@@ -185,6 +203,20 @@ def _memax_run(model, x):
     return model(model.initialize_carry(), (x, start))[1]
 
 
+def _without_scan(layer):
+    """``layer(p, x)`` with :func:`switchssm.scan.diagonal_scan` replaced, while it is traced,
+    by one elementwise pass ``a + b``: the layer's projections, coefficients and readout
+    without its recurrence (the "no-scan" rows). ``layer`` must be an unjitted private form
+    that calls ``scan.diagonal_scan`` (its parallel mode), so that no cached trace bypasses
+    the patch."""
+
+    def run(p, x):
+        with mock.patch.object(scan, "diagonal_scan", lambda a, b, *_, **__: a + b):
+            return layer(p, x)
+
+    return run
+
+
 def _vs_memax(sec, tag, layer, p, x, memax_name, make_memax, *, state):
     """Add the sequential and parallel forms of ``layer`` (checked against its float64
     sequential form), then memax's model ``make_memax()`` on the same input; memax's largest
@@ -200,8 +232,8 @@ def _vs_memax(sec, tag, layer, p, x, memax_name, make_memax, *, state):
     return rel(sec.add(memax_name, f, params, x, state=state), ref[0])
 
 
-def bench_peers(n, D, N, args):
-    print(f"peers n={n}, D={D}, N={N}", flush=True)
+def bench_peers(n, D, args):
+    print(f"peers n={n}, D={D}", flush=True)
     x = jax.random.normal(jax.random.PRNGKey(3), (n, D), DTYPE)
     sec = Section(f"peers n={n}", args)
     out = {}
@@ -216,6 +248,8 @@ def bench_peers(n, D, N, args):
     out["memax_s6_vs_ours"] = _vs_memax(
         sec, "s6 N=1", rnn.s6, s6p, x, "memax S6", lambda: _memax_s6(s6p, D), state=D
     )
+    s6_noscan = _without_scan(lambda pp, xx: selective_ssm._s6(pp, xx, "parallel", "zoh"))
+    sec.add("s6 N=1 no-scan", s6_noscan, s6p, x, state=D)
 
     # LRU with N = D: memax's LRU.backward_map annotates its (D,) output as (N,), and
     # jaxtyping's runtime check rejects any N != D.
@@ -224,6 +258,8 @@ def bench_peers(n, D, N, args):
     out["memax_lru_vs_ours"] = _vs_memax(
         sec, "lru", rnn.lru, lp, x, "memax LRU", lambda: _memax_lru(lp, D, D), state=2 * D
     )
+    lru_noscan = _without_scan(lambda pp, xx: ssm._lru.__wrapped__(pp, xx, "parallel"))
+    sec.add("lru no-scan", lru_noscan, lp, x, state=2 * D)
 
     # the project's cells and the Mamba block, same (n, D)
     mg = rnn.init_mingru(jax.random.PRNGKey(6), D, D, dtype=DTYPE)
@@ -238,6 +274,18 @@ def bench_peers(n, D, N, args):
         x,
         state=D,
     )
+    for k in ("memax_s6_vs_ours", "memax_lru_vs_ours"):
+        sec.checks[k] = dict(out_rel_err=out[k], ok=bool(out[k] <= PEER_RTOL))
+    return dict(section="peers", n=n, D=D, rows=sec.run(), checks=sec.checks)
+
+
+def bench_mamba(n, D, N, args):
+    """S6 with ``N`` states per channel and the whole Mamba block, sequential. A section of
+    their own: their (n, D, N) buffers are 16-32x the peers' and, interleaved with them, would
+    make every peer row pay for re-mapping pages that these rows' frees return to the OS."""
+    print(f"mamba n={n}, D={D}, N={N}", flush=True)
+    x = jax.random.normal(jax.random.PRNGKey(3), (n, D), DTYPE)
+    sec = Section(f"mamba n={n}", args)
     s6n = rnn.init_s6(jax.random.PRNGKey(8), D, N, dtype=DTYPE)
     mb = rnn.init_mamba(jax.random.PRNGKey(9), D, D, state_dim=N, dtype=DTYPE)
     for name, layer, p, state in (
@@ -246,9 +294,13 @@ def bench_peers(n, D, N, args):
     ):
         f = lambda pp, xx, layer=layer: layer(pp, xx, mode="sequential")  # noqa: E731
         sec.add(f"{name} N={N} sequential", f, p, x, reference(f, p, x), state=state)
-    for k in ("memax_s6_vs_ours", "memax_lru_vs_ours"):
-        sec.checks[k] = dict(out_rel_err=out[k], ok=bool(out[k] <= PEER_RTOL))
-    return dict(section="peers", n=n, D=D, N=N, rows=sec.run(), checks=sec.checks)
+    for name, private, p, state in (
+        ("s6", selective_ssm._s6, s6n, D * N),
+        ("mamba", selective_ssm._mamba, mb, 2 * D * N),
+    ):
+        noscan = _without_scan(lambda pp, xx, f=private: f(pp, xx, "parallel", "zoh"))
+        sec.add(f"{name} N={N} no-scan", noscan, p, x, state=state)
+    return dict(section="mamba", n=n, D=D, N=N, rows=sec.run(), checks=sec.checks)
 
 
 # --------------------------------------------------------------------------------------
@@ -297,6 +349,10 @@ def _ms(s):
     return f"{s * 1e3:.3g}"
 
 
+def _faults(row):
+    return f"{row['minflt_per_call']:.0f}" if "minflt_per_call" in row else "-"
+
+
 def write_markdown(path: Path, result: dict):
     info = result["machine"]
     L = [f"# Sequence layers benchmark{' (quick)' if result['quick'] else ''}\n"]
@@ -306,16 +362,16 @@ def write_markdown(path: Path, result: dict):
         "compile time excluded (its own column); ratio = time / floor of the same size (module "
         f"docstring). All checks pass: **{result['all_checks_pass']}**.\n"
     )
-    for section in ("attention", "lti", "peers"):
+    for section in ("attention", "lti", "peers", "mamba"):
         recs = [r for r in result["records"] if r["section"] == section]
         if not recs:
             continue
         L.append(f"\n## {section}\n")
         L.append(
             "| size | row | fwd ms | fwd ratio | grad ms | grad ratio | compile s (fwd/grad) "
-            "| rel. err. (out/grad) |"
+            "| rel. err. (out/grad) | page faults / call (fwd/grad) |"
         )
-        L.append("|---|---|---|---|---|---|---|---|")
+        L.append("|---|---|---|---|---|---|---|---|---|")
         for r in recs:
             size = " ".join(f"{k}={r[k]}" for k in ("n", "e", "N", "D") if k in r)
             for name, t in r["rows"].items():
@@ -329,14 +385,16 @@ def write_markdown(path: Path, result: dict):
                     else f"{c.get('out_rel_err', float('nan')):.1e}/"
                     + (f"{c['grad_rel_err']:.1e}" if "grad_rel_err" in c else "-")
                 )
+                faults = _faults(t)
                 if g:
                     grad_cols = f"{_ms(g['median_s'])} | {g['ratio_to_floor']:.1f}"
                     comp = f"{t['compile_s']:.2f}/{g['compile_s']:.2f}"
+                    faults += f"/{_faults(g)}"
                 else:
                     grad_cols, comp = "- | -", f"{t['compile_s']:.2f}"
                 L.append(
                     f"| {size} | {name} | {_ms(t['median_s'])} | {t['ratio_to_floor']:.1f} | "
-                    f"{grad_cols} | {comp} | {err} |"
+                    f"{grad_cols} | {comp} | {err} | {faults} |"
                 )
         if section == "peers":
             for r in recs:
@@ -361,6 +419,7 @@ def observations(result):
         ("attention", ("recurrent", "chunked")),
         ("lti", ("scan sequential", "diagonal sequential", "fft convolution")),
         ("peers", ("s6 N=1 sequential", "lru sequential", "memax S6", "memax LRU")),
+        ("mamba", None),  # all its rows (their names carry N)
     ):
         sel = [r for r in recs if r["section"] == section]
         if not sel:
@@ -368,8 +427,25 @@ def observations(result):
         big = max(r["n"] for r in sel)
         for r in [r for r in sel if r["n"] == big]:
             size = ", ".join(f"{k}={r[k]}" for k in ("n", "e", "N", "D") if k in r)
-            parts = [f"{n} {r['rows'][n]['ratio_to_floor']:.1f}x" for n in names if n in r["rows"]]
+            rows = names or [n for n in r["rows"] if not n.startswith("floor") and "|" not in n]
+            parts = [f"{n} {r['rows'][n]['ratio_to_floor']:.1f}x" for n in rows if n in r["rows"]]
             out.append(f"{section} at {size}: time / floor: " + ", ".join(parts) + ".")
+    for r in [r for r in recs if r["section"] in ("peers", "mamba")]:
+        rw = r["rows"]
+        parts = []
+        for noscan in [n for n in rw if n.endswith(" no-scan")]:
+            full = noscan.replace(" no-scan", " sequential")
+            parts.append(
+                f"{full.replace(' sequential', '')} "
+                f"{rw[full]['median_s'] / rw[noscan]['median_s']:.1f} (fwd), "
+                f"{rw[full + ' | grad']['median_s'] / rw[noscan + ' | grad']['median_s']:.1f} "
+                "(grad)"
+            )
+        if parts:
+            out.append(
+                f"{r['section']} n={r['n']}: time with the recurrence / time without it "
+                "(no-scan): " + "; ".join(parts) + "."
+            )
     for r in [r for r in recs if r["section"] == "peers"]:
         rw = r["rows"]
         out.append(
@@ -379,9 +455,13 @@ def observations(result):
             f"(grad); memax LRU / ours sequential = "
             f"{rw['memax LRU']['median_s'] / rw['lru sequential']['median_s']:.2f} (fwd), "
             f"{rw['memax LRU | grad']['median_s'] / rw['lru sequential | grad']['median_s']:.2f} "
-            f"(grad); ours parallel / memax (both associative scans): S6 "
-            f"{rw['s6 N=1 parallel']['median_s'] / rw['memax S6']['median_s']:.2f}, LRU "
-            f"{rw['lru parallel']['median_s'] / rw['memax LRU']['median_s']:.2f}."
+            f"(grad); memax / ours parallel (both associative scans): S6 "
+            f"{rw['memax S6']['median_s'] / rw['s6 N=1 parallel']['median_s']:.2f} (fwd), "
+            f"{rw['memax S6 | grad']['median_s'] / rw['s6 N=1 parallel | grad']['median_s']:.2f}"
+            f" (grad), LRU "
+            f"{rw['memax LRU']['median_s'] / rw['lru parallel']['median_s']:.2f} (fwd), "
+            f"{rw['memax LRU | grad']['median_s'] / rw['lru parallel | grad']['median_s']:.2f}"
+            " (grad). A ratio above 1 means ours is faster."
         )
     return out
 
@@ -395,7 +475,7 @@ def main(argv=None):
         default=None,
         help="cap on timed seconds per size (default 40; quick 5)",
     )
-    ap.add_argument("--sections", default="attention,lti,peers")
+    ap.add_argument("--sections", default="attention,lti,peers,mamba")
     args = ap.parse_args(argv)
     grid = QUICK if args.quick else FULL
     args.repeats = args.repeats or (5 if args.quick else 7)
@@ -422,7 +502,10 @@ def main(argv=None):
             records.append(bench_lti(n, grid["lti_N"], args))
     if "peers" in sections:
         for n in grid["peer_n"]:
-            records.append(bench_peers(n, grid["peer_D"], grid["peer_N"], args))
+            records.append(bench_peers(n, grid["peer_D"], args))
+    if "mamba" in sections:
+        for n in grid["peer_n"]:
+            records.append(bench_mamba(n, grid["peer_D"], grid["peer_N"], args))
     result = dict(
         machine=info, quick=args.quick, args=vars(args), grid=grid, records=records, notes=[]
     )
