@@ -326,9 +326,30 @@ def _diagonal_run(lam, b_in, c_out, feedthrough, x, mode):
     forward 35 -> 23 ms, gradient 62 -> 51 ms).
     """
     bx = lax.complex(x @ jnp.real(b_in).T, x @ jnp.imag(b_in).T)  # (*B, T, N)
-    a = jnp.broadcast_to(lam, bx.shape[-2:])
-    s = scan.diagonal_scan(a, bx, mode=mode)
+    if mode == "sequential":
+        s = _time_invariant_scan(lam, bx)
+    else:
+        s = scan.diagonal_scan(jnp.broadcast_to(lam, bx.shape[-2:]), bx, mode=mode)
     return jnp.real(s) @ jnp.real(c_out).T - jnp.imag(s) @ jnp.imag(c_out).T + x @ feedthrough.T
+
+
+def _time_invariant_scan(lam, u):
+    """``s_t = lam * s_{t-1} + u_t`` along axis ``-2`` from ``s_0 = 0``, ``lam`` ``(N,)`` fixed.
+
+    The loop closes over ``lam`` instead of scanning a ``(T, N)`` copy of it: at T = 16384,
+    N = 64 (complex) that copy took the LRU's forward program from 25 to 34 MB of buffers,
+    past glibc's 32 MiB mmap threshold, and its time from 9 to 21 ms (fresh pages on every
+    call). Differentiated by JAX (the carry is 2N reals, well under the size at which
+    XLA:CPU's loop bodies slow down).
+    """
+    u_t = jnp.moveaxis(u, -2, 0)
+
+    def step(s, u_step):
+        s = lam * s + u_step
+        return s, s
+
+    _, s = lax.scan(step, jnp.zeros(u_t.shape[1:], u.dtype), u_t)
+    return jnp.moveaxis(s, 0, -2)
 
 
 @functools.partial(jax.jit, static_argnames=("mode",))

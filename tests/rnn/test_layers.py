@@ -20,6 +20,7 @@ import scipy.linalg
 import scipy.stats
 
 from switchssm import rnn
+from switchssm import scan
 from tests.rnn import naive_layers as naive
 
 RTOL, ATOL = 1e-9, 1e-10
@@ -386,43 +387,54 @@ def test_s6_sequential_and_parallel_equal_the_loop(rng, x, discretization):
         close(rnn.s6(p, x, mode=mode, discretization=discretization), ref)
 
 
+def s6_by_autodiff(p, x, discretization="zoh"):
+    """S6 composed from public pieces that JAX differentiates itself (forward and reverse
+    mode): the coefficients of `s6_coefficients`, a `diagonal_scan`, the readout."""
+    a, bbar, c = rnn.s6_coefficients(p, x, discretization=discretization)
+    flat = a.shape[:-2] + (a.shape[-2] * a.shape[-1],)
+    drive = (bbar * x[..., None]).reshape(flat)
+    s = scan.diagonal_scan(a.reshape(flat), drive, mode="sequential").reshape(a.shape)
+    return jnp.einsum("...dn,...n->...d", s, c) + p.skip * x
+
+
 @pytest.mark.parametrize("discretization", ["zoh", "euler"])
 @pytest.mark.parametrize("batched", [True, False])
-def test_s6_forms_have_equal_gradients(rng, x, discretization, batched):
-    # The sequential form runs one fused loop with a hand-written VJP (the adjoint recursion
-    # and every coefficient cotangent written out); the parallel form is JAX's autodiff
-    # through an associative scan, an independent derivation of the same gradient. Finite
-    # differences (float64, central, JAX's default step) check the hand-written one directly.
+def test_s6_hand_written_gradient(rng, x, discretization, batched):
+    # Both forms of `s6` differentiate through a hand-written VJP (the adjoint recursion and
+    # every coefficient cotangent written out; sequential: fused loops, parallel: associative
+    # scans). Independent references: JAX's autodiff of the same layer composed from public
+    # pieces, and finite differences (float64, central, JAX's default step).
     p = s6_params(rng)
     xx = x if batched else x[0]
     w = jnp.asarray(rng.standard_normal(xx.shape))
+    want = grads(lambda pp, xs: s6_by_autodiff(pp, xs, discretization), p, xx, w)
+    for mode in ("sequential", "parallel"):
 
-    def layer(pp, xs, mode):
-        return rnn.s6(pp, xs, mode=mode, discretization=discretization)
+        def layer(pp, xs, mode=mode):
+            return rnn.s6(pp, xs, mode=mode, discretization=discretization)
 
-    mode_grads_agree(layer, p, xx, w)
-    seq = weighted_loss(lambda pp, xs: layer(pp, xs, "sequential"), w)
-    jax.test_util.check_grads(seq, (p, xx), order=1, modes=["rev"], rtol=1e-6)
+        close(layer(p, xx), s6_by_autodiff(p, xx, discretization))
+        trees_close(grads(layer, p, xx, w), want)
+        jax.test_util.check_grads(
+            weighted_loss(layer, w), (p, xx), order=1, modes=["rev"], rtol=1e-6
+        )
 
 
-def test_s6_forward_mode_runs_in_parallel_mode_and_is_refused_in_sequential_mode(rng, x):
-    # The sequential form's hand-written VJP has no JVP (documented in `s6`); the parallel
-    # form's forward-mode derivative equals the reverse-mode one along the same direction.
+def test_s6_forward_mode_is_refused_and_has_a_public_route(rng, x):
+    # `s6`'s hand-written VJP has no JVP (documented in `s6`); composed from
+    # `s6_coefficients` and `diagonal_scan`, forward mode works and its directional
+    # derivative equals `s6`'s reverse-mode gradient along the same direction.
     p = s6_params(rng)
     v = jax.tree_util.tree_map(lambda a: jnp.asarray(rng.standard_normal(a.shape)), p)
     w = jnp.asarray(rng.standard_normal(x.shape))
-    run = lambda mode: lambda pp: jnp.sum(w * rnn.s6(pp, x, mode=mode))  # noqa: E731
-    _, forward = jax.jvp(run("parallel"), (p,), (v,))
-    reverse = jax.grad(run("sequential"))(p)
-    dot = sum(
-        jnp.sum(a * b)
-        for a, b in zip(
-            jax.tree_util.tree_leaves(reverse), jax.tree_util.tree_leaves(v), strict=True
-        )
-    )
-    close(forward, dot)
-    with pytest.raises(TypeError, match="forward-mode"):
-        jax.jvp(run("sequential"), (p,), (v,))
+    _, forward = jax.jvp(lambda pp: jnp.sum(w * s6_by_autodiff(pp, x)), (p,), (v,))
+    for mode in ("sequential", "parallel"):
+        run = lambda pp, mode=mode: jnp.sum(w * rnn.s6(pp, x, mode=mode))  # noqa: E731
+        reverse = jax.grad(run)(p)
+        leaves = zip(jax.tree_util.tree_leaves(reverse), jax.tree_util.tree_leaves(v), strict=True)
+        close(forward, sum(jnp.sum(a * b) for a, b in leaves))
+        with pytest.raises(TypeError, match="forward-mode"):
+            jax.jvp(run, (p,), (v,))
 
 
 def test_s6_zero_order_hold_is_the_matrix_exponential(rng):
