@@ -19,6 +19,9 @@ def plot_cue(ax, u, z):
     Returns:
         ``ax``.
 
+    Raises:
+        ValueError: ``u`` is not ``(T,)`` or ``(T, Du)``, or ``z`` is not ``(T,)``.
+
     Example:
         >>> import matplotlib.pyplot as plt, numpy as np
         >>> fig, ax = plt.subplots()
@@ -27,8 +30,12 @@ def plot_cue(ax, u, z):
         ([1, 3], [2.3, 0.2])
         >>> plt.close(fig)
     """
-    u, z = np.asarray(u), np.asarray(z, dtype=bool)
-    u = u if u.ndim == 1 else u[:, 0]
+    u, z = np.asarray(u), np.asarray(z)
+    if u.ndim not in (1, 2) or len(u) == 0:
+        raise ValueError(f"`u` must be a non-empty (T,) or (T, Du) cue, got shape {u.shape}")
+    if z.shape != u.shape[:1]:
+        raise ValueError(f"`z` must have shape ({len(u)},) like `u`'s time axis, got {z.shape}")
+    u, z = (u if u.ndim == 1 else u[:, 0]), z.astype(bool)
     ax.plot(np.arange(len(u)), u, color="C0", lw=0.8)
     ax.plot(np.flatnonzero(z), u[z], "o", color="C1", ms=4, label="$z_t = 1$")
     ax.set(ylabel="cue $u_t$")

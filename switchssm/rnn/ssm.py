@@ -339,8 +339,9 @@ def _time_invariant_scan(lam, u):
     The loop closes over ``lam`` instead of scanning a ``(T, N)`` copy of it: at T = 16384,
     N = 64 (complex) that copy took the LRU's forward program from 25 to 34 MB of buffers,
     past glibc's 32 MiB mmap threshold, and its time from 9 to 21 ms (fresh pages on every
-    call). Differentiated by JAX (the carry is 2N reals, well under the size at which
-    XLA:CPU's loop bodies slow down).
+    call). Differentiated by JAX; at N = 64 the carry is 512 bytes, under the roughly 1 kB per
+    step beyond which XLA:CPU runs a loop body operation by operation (``docs/numerics.md``),
+    so much wider states may want the tangent-scan rule of :func:`switchssm.scan.diagonal_scan`.
     """
     u_t = jnp.moveaxis(u, -2, 0)
 

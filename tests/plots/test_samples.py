@@ -24,3 +24,14 @@ def test_cue_line_and_switch_markers(vector):
         assert [t.get_text() for t in ax.get_legend().get_texts()] == ["$z_t = 1$"]
     finally:
         plt.close(fig)
+
+
+def test_cue_panel_refuses_mismatched_inputs():
+    fig, ax = plt.subplots()
+    try:
+        with pytest.raises(ValueError, match="`z` must have shape \\(5,\\)"):
+            plot_cue(ax, np.zeros(5), np.zeros(4))
+        with pytest.raises(ValueError, match="`u` must be"):
+            plot_cue(ax, np.zeros((5, 2, 2)), np.zeros(5))
+    finally:
+        plt.close(fig)
