@@ -21,6 +21,7 @@ import scipy.stats
 
 from switchssm import rnn
 from switchssm import scan
+from switchssm.rnn import selective_ssm
 from tests.rnn import naive_layers as naive
 
 RTOL, ATOL = 1e-9, 1e-10
@@ -399,18 +400,27 @@ def s6_by_autodiff(p, x, discretization="zoh"):
 
 @pytest.mark.parametrize("discretization", ["zoh", "euler"])
 @pytest.mark.parametrize("batched", [True, False])
-def test_s6_hand_written_gradient(rng, x, discretization, batched):
+@pytest.mark.parametrize("fused", [False, True])
+def test_s6_hand_written_gradient(rng, x, discretization, batched, fused, monkeypatch):
     # Both forms of `s6` differentiate through a hand-written VJP (the adjoint recursion and
-    # every coefficient cotangent written out; sequential: fused loops, parallel: associative
-    # scans). Independent references: JAX's autodiff of the same layer composed from public
-    # pieces, and finite differences (float64, central, JAX's default step).
+    # every coefficient cotangent written out; sequential: a fused loop, or for small states
+    # a sequential scan and whole-sequence cotangents; parallel: associative scans).
+    # `fused=True` lowers the small-state bounds to 0 so that the sequential form takes its
+    # fused backward loop, and runs the unjitted layer so that no cached trace bypasses that.
+    # Independent references: JAX's autodiff of the same layer composed from public pieces,
+    # and finite differences (float64, central, JAX's default step).
     p = s6_params(rng)
     xx = x if batched else x[0]
     w = jnp.asarray(rng.standard_normal(xx.shape))
     want = grads(lambda pp, xs: s6_by_autodiff(pp, xs, discretization), p, xx, w)
+    if fused:
+        monkeypatch.setattr(selective_ssm, "_VECTORIZED_MAX_STEP", 0)
+        monkeypatch.setattr(selective_ssm, "_VECTORIZED_MAX_TOTAL", 0)
     for mode in ("sequential", "parallel"):
 
         def layer(pp, xs, mode=mode):
+            if fused:
+                return selective_ssm._s6(pp, xs, mode, discretization)
             return rnn.s6(pp, xs, mode=mode, discretization=discretization)
 
         close(layer(p, xx), s6_by_autodiff(p, xx, discretization))
