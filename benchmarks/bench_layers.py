@@ -33,9 +33,12 @@ does not count, plus one pass over the coefficients in place of the scan. The ce
 (minGRU, selective) are traced in their sequential form; S6 and the LRU, whose sequential
 forms run fused loops without a separate scan, in their parallel form, which materializes
 coefficients that the fused loops never write (so that their no-scan time can exceed the
-sequential time: it is not a lower bound for those two). **Recurrence cost** =
-``(sequential - no-scan) / floor``: what the recurrence costs beyond one elementwise pass,
-in floors.
+sequential time: it is not a lower bound for those two). The **projections** rows (forward
+only) time work that every form of the layer does: for S6 its input projections
+``Delta = softplus(W_Delta x + b)``, ``B(x)``, ``C(x)``; for the LRU its input projection,
+readout and feedthrough, applied with the recurrence replaced by the identity
+``h_t = b_t``. **Recurrence cost** = ``(sequential - no-scan) / floor``: what the
+recurrence costs beyond one elementwise pass, in floors.
 
 Each row also reports its **minor page faults per call** (median): how many fresh pages the
 allocator mapped for the call's buffers. A page fault costs microseconds here, so a program
@@ -210,15 +213,17 @@ def _memax_run(model, x):
     return model(model.initialize_carry(), (x, start))[1]
 
 
-def _without_scan(layer):
+def _without_scan(layer, identity: bool = False):
     """``layer(p, x)`` with :func:`switchssm.scan.diagonal_scan` replaced, while it is traced,
-    by one elementwise pass ``a + b``: the layer's projections, coefficients and readout
-    without its recurrence (the "no-scan" rows).
+    by one elementwise pass ``a + b`` (the "no-scan" rows), or with ``identity`` by the
+    identity recurrence ``h_t = b_t``, which drops the decays as well (the LRU's
+    "projections" row).
     ``layer`` must be an unjitted private form that calls ``scan.diagonal_scan``, so that no
     cached trace bypasses the patch."""
 
     def run(p, x):
-        with mock.patch.object(scan, "diagonal_scan", lambda a, b, *_, **__: a + b):
+        pass_ = (lambda a, b, *_, **__: b) if identity else (lambda a, b, *_, **__: a + b)
+        with mock.patch.object(scan, "diagonal_scan", pass_):
             return layer(p, x)
 
     return run
@@ -257,6 +262,8 @@ def bench_peers(n, D, args):
     )
     s6_noscan = _without_scan(lambda pp, xx: selective_ssm._s6(pp, xx, "parallel", "zoh"))
     sec.add("s6 N=1 no-scan", s6_noscan, s6p, x, with_grad=False, state=D)
+    s6_inputs = lambda pp, xx: selective_ssm._s6_inputs(pp, xx)[:3]  # noqa: E731
+    sec.add("s6 N=1 projections", s6_inputs, s6p, x, with_grad=False, state=D)
 
     # LRU with N = D: memax's LRU.backward_map annotates its (D,) output as (N,), and
     # jaxtyping's runtime check rejects any N != D.
@@ -267,6 +274,8 @@ def bench_peers(n, D, args):
     )
     lru_noscan = _without_scan(lambda pp, xx: ssm._lru.__wrapped__(pp, xx, "parallel"))
     sec.add("lru no-scan", lru_noscan, lp, x, with_grad=False, state=2 * D)
+    lru_proj = _without_scan(lambda pp, xx: ssm._lru.__wrapped__(pp, xx, "parallel"), True)
+    sec.add("lru projections", lru_proj, lp, x, with_grad=False, state=2 * D)
 
     # the project's cells and the Mamba block, same (n, D)
     mg = rnn.init_mingru(jax.random.PRNGKey(6), D, D, dtype=DTYPE)
@@ -462,6 +471,11 @@ def observations(result):
                 f"{full.replace(' sequential', '')} {rw[full]['ratio_to_floor']:.1f}x = "
                 f"{rw[noscan]['ratio_to_floor']:.1f}x (no-scan) + "
                 f"{recurrence_cost(rw, full):.1f}x"
+                + (
+                    f" (its projections alone {rw[proj]['ratio_to_floor']:.1f}x)"
+                    if (proj := noscan.replace(" no-scan", " projections")) in rw
+                    else ""
+                )
             )
         if parts:
             out.append(
