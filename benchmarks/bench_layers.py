@@ -13,8 +13,9 @@ Sections:
   ``n`` where the two times meet (log-log interpolation), reported for each ``e`` beside
   ``e`` and ``e^2``.
 * **lti** -- ``switchssm.rnn.lti`` with ``D_in = H = N``: sequential scan, parallel prefix
-  scan (dense, ``O(n N^3)``), FFT convolution (``K_m = C A^m B``), and the complex-diagonal
-  layer of ``diagonalize`` (``lti_diagonal``, sequential).
+  scan (dense, ``O(n N^3)``), FFT convolution (``K_m = C A^m B``), the chunked form
+  (``chunk_size=8``: convolution inside chunks, recurrence across them), and the
+  complex-diagonal layer of ``diagonalize`` (``lti_diagonal``, sequential).
 * **peers** -- the S6 recurrence and the LRU against memax (equinox backend) on mapped
   weights (outputs checked equal first): memax's ``S6`` has one state per channel with
   per-channel ``B, C`` projections, so ours runs with ``N = 1`` and memax's ``B``/``C`` rows
@@ -103,6 +104,7 @@ from switchssm.rnn import selective_ssm  # noqa: E402
 from switchssm.rnn import ssm  # noqa: E402
 
 DTYPE = jnp.float32
+LTI_CHUNK = 8  # the chunked LTI form's chunk size (lti's default)
 OUT_RTOL, GRAD_RTOL, PEER_RTOL = 1e-4, 1e-3, 1e-4
 
 FULL = dict(
@@ -156,6 +158,7 @@ def bench_lti(n, N, args):
         "scan sequential": lambda pp, xx: rnn.lti(pp, xx, mode="sequential"),
         "scan parallel": lambda pp, xx: rnn.lti(pp, xx, mode="parallel"),
         "fft convolution": lambda pp, xx: rnn.lti(pp, xx, form="convolution"),
+        "chunked": lambda pp, xx: rnn.lti(pp, xx, form="chunked", chunk_size=LTI_CHUNK),
     }
     for name, f in forms.items():
         sec.add(name, f, p, x, ref, state=N)
@@ -449,7 +452,7 @@ def observations(result):
         )
     for section, names in (
         ("attention", ("recurrent", "chunked")),
-        ("lti", ("scan sequential", "diagonal sequential", "fft convolution")),
+        ("lti", ("scan sequential", "chunked", "diagonal sequential", "fft convolution")),
         ("peers", ("s6 N=1 sequential", "lru sequential", "memax S6", "memax LRU")),
         ("mamba", None),  # all its rows (their names carry N)
     ):

@@ -164,7 +164,9 @@ print("Elman and Li-GRU equal their loops")
 # Without the nonlinearity, $s_i = A s_{i-1} + B x_i$, $h_i = C s_i + D x_i$ has the closed form
 # $s_i = \sum_{j \le i} A^{i-j} B x_j$, so $h = K * x + D x$ with the kernel
 # $K_m = C A^m B$ as long as the sequence (the lecture's $K$ in reverse order). `lti` computes
-# it as a scan (sequential, or a parallel prefix scan) or as an FFT convolution.
+# it as a scan (sequential, or a parallel prefix scan), as an FFT convolution, or chunked: the
+# convolution inside chunks of a few steps and the recurrence across them, carrying only the
+# state that enters each chunk.
 
 # %%
 N = 5
@@ -184,6 +186,7 @@ for label, h in [
     ("scan, sequential", rnn.lti(p_lti, x, mode="sequential")),
     ("scan, parallel", rnn.lti(p_lti, x, mode="parallel")),
     ("FFT convolution", rnn.lti(p_lti, x, form="convolution")),
+    ("chunked (3 steps)", rnn.lti(p_lti, x, form="chunked", chunk_size=3)),
 ]:
     print(f"{label:17s} max |h - closed form| = {max_abs_error(h, closed):.1e}")
     assert max_abs_error(h, closed) < EXACT

@@ -206,6 +206,11 @@ def test_lti_forms_equal_the_loop(rng, x):
     close(rnn.lti(p, x, mode="sequential"), ref)
     close(rnn.lti(p, x, mode="parallel"), ref)
     close(rnn.lti(p, x, form="convolution"), ref)
+    # chunked: chunks of one step, chunks that do not divide T (a padded last chunk), one
+    # chunk, and a chunk longer than the sequence; batched and unbatched
+    for L in (1, 3, 4, T, T + 5):
+        close(rnn.lti(p, x, form="chunked", chunk_size=L), ref)
+        close(rnn.lti(p, x[0], form="chunked", chunk_size=L), ref[0])
     d = rnn.diagonalize(p)
     close(rnn.lti_diagonal(d, x, mode="sequential"), ref)
     close(rnn.lti_diagonal(d, x, mode="parallel"), ref)
@@ -227,6 +232,8 @@ def test_lti_forms_have_equal_gradients(rng, x):
     g_seq = mode_grads_agree(rnn.lti, p, x, w)
     g_conv = grads(lambda pp, xx: rnn.lti(pp, xx, form="convolution"), p, x, w)
     trees_close(g_conv, g_seq)
+    g_chunk = grads(lambda pp, xx: rnn.lti(pp, xx, form="chunked", chunk_size=4), p, x, w)
+    trees_close(g_chunk, g_seq)
     # The diagonal form has other parameters; the input gradient and the feedthrough's
     # (shared by both parametrizations) must agree.
     d = rnn.diagonalize(p)
@@ -281,6 +288,10 @@ def test_lti_bad_input(rng, x):
         rnn.LTIParams(p.transition, p.input_weight, p.output_weight[:, :2], p.feedthrough)
     with pytest.raises(ValueError, match="form"):
         rnn.lti(p, x, form="fft")
+    for bad in (0, -2, 2.5):
+        with pytest.raises(ValueError, match="chunk_size"):
+            rnn.lti(p, x, form="chunked", chunk_size=bad)
+    rnn.lti(unstable, x, form="chunked")  # as the scan, any A
     with pytest.raises(ValueError, match="mode"):
         rnn.lti(p, x, mode="fast")
 
