@@ -434,6 +434,11 @@ def write_markdown(path: Path, result: dict):
     close_markdown(path, L, result)
 
 
+def _signed(ratio):
+    """``+ 1.6x`` or ``- 2.0x`` (a no-scan row that is not a lower bound)."""
+    return f"{'+' if round(ratio, 1) >= 0 else '-'} {abs(ratio):.1f}x"
+
+
 def recurrence_cost(rows, name):
     """``(time - no-scan time) / floor`` of the forward row ``name``: what its recurrence
     costs beyond one elementwise pass, in floors (module docstring)."""
@@ -472,8 +477,8 @@ def observations(result):
             full = noscan.replace(" no-scan", " sequential")
             parts.append(
                 f"{full.replace(' sequential', '')} {rw[full]['ratio_to_floor']:.1f}x = "
-                f"{rw[noscan]['ratio_to_floor']:.1f}x (no-scan) + "
-                f"{recurrence_cost(rw, full):.1f}x"
+                f"{rw[noscan]['ratio_to_floor']:.1f}x (no-scan) "
+                f"{_signed(recurrence_cost(rw, full))}"
                 + (
                     f" (its projections alone {rw[proj]['ratio_to_floor']:.1f}x)"
                     if (proj := noscan.replace(" no-scan", " projections")) in rw

@@ -287,8 +287,8 @@ def _selective_scan_fwd(delta, b, c, rate, x, discretization, parallel):
 
 def _selective_scan_bwd(discretization, parallel, residuals, g):
     delta, b, c, rate, x, previous = residuals
-    step = previous[0].size
-    if parallel or (step <= _VECTORIZED_MAX_STEP and previous.size <= _VECTORIZED_MAX_TOTAL):
+    per_step = previous[0].size
+    if parallel or (per_step <= _VECTORIZED_MAX_STEP and previous.size <= _VECTORIZED_MAX_TOTAL):
         return _vectorized_backward(residuals, g, discretization, parallel)
 
     def step(carry, inputs):
